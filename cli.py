@@ -1,0 +1,116 @@
+"""What every lesson script shares: its arguments, its seed, showing a plot.
+
+Nothing here imports TensorFlow, so `--help` answers at once; a script
+imports `functions` (and with it TensorFlow) only after its arguments parse.
+"""
+import argparse
+import os
+import random
+import sys
+
+# The lesson's data: 3 blobs of 500 samples in 2 features, spread by 70.
+DEFAULTS = dict(n_clusters=3, n_samples_per_cluster=500, n_features=2,
+                embiggen_factor=70.0, seed=700)
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1, with a message naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} should be >= 1")
+    return value
+
+
+def parser(doc):
+    """The lessons' argument parser; a script may add its own flags to it.
+
+    The description is the script's docstring, so `--help` tells the lesson.
+    """
+    lesson = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = lesson.add_argument_group("the generated data")
+    data.add_argument("--n-clusters", type=positive_int,
+                      default=DEFAULTS["n_clusters"],
+                      help="number of blobs, and of clusters to find "
+                           "(default: %(default)s)")
+    data.add_argument("--n-samples-per-cluster", type=positive_int,
+                      default=DEFAULTS["n_samples_per_cluster"],
+                      help="samples in each blob (default: %(default)s)")
+    data.add_argument("--n-features", type=positive_int,
+                      default=DEFAULTS["n_features"],
+                      help="features per sample; plots show the first two "
+                           "(default: %(default)s)")
+    data.add_argument("--embiggen-factor", type=float,
+                      default=DEFAULTS["embiggen_factor"],
+                      help="true centroids are uniform in [-f/2, f/2) per "
+                           "feature (default: %(default)s)")
+    data.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                      help="seed for the generated data (default: "
+                           "%(default)s)")
+    lesson.add_argument("--centroid-seed", type=int, default=None,
+                        help="seed for the initial centroids; without it "
+                             "they differ per run, and the seed used is "
+                             "printed so you can repeat a run")
+    lesson.add_argument("--save", metavar="PATH", default=None,
+                        help="write the figure to PATH (.png, .pdf, .svg, "
+                             "...) instead of opening a window")
+    return lesson
+
+
+def parse_args(doc, lesson=None, argv=None):
+    """Parse the command line, then choose a matplotlib backend.
+
+    Without a display (or with --save) matplotlib draws off-screen, so no
+    script ever waits on or fails for a missing window.
+    """
+    args = (lesson or parser(doc)).parse_args(argv)
+    if args.save or not has_display():
+        import matplotlib
+        matplotlib.use("Agg")
+    return args
+
+
+def has_display():
+    """Whether a plot window can open here."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def centroid_seed(args):
+    """The seed for the initial centroids: --centroid-seed, or a fresh one.
+
+    A fresh seed is printed, so any run can be repeated exactly.
+    """
+    if args.centroid_seed is not None:
+        return args.centroid_seed
+    seed = random.SystemRandom().randrange(2**31)
+    print(f"centroid seed: {seed} (repeat this run with --centroid-seed "
+          f"{seed})")
+    return seed
+
+
+def show_or_save(figure, args, script_file, animation=None):
+    """Save the figure to --save, or show it; with no display, save it.
+
+    Without a display the file is `<script name>.png` (`.gif` for an
+    animation) in the current folder, and the path is printed.
+    """
+    import matplotlib.pyplot as plt
+
+    path = args.save
+    if path is None and not has_display():
+        stem = os.path.splitext(os.path.basename(script_file))[0]
+        path = stem + (".gif" if animation else ".png")
+    if path is None:
+        plt.show()
+        return None
+    if animation is not None:
+        animation.save(path, writer="pillow")
+    else:
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+    print(f"saved the figure to {path}")
+    return path

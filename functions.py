@@ -1,0 +1,666 @@
+"""The k-means lessons' shared functions, in TensorFlow 2.
+
+The first half is the lesson: make blobs of samples, pick initial centroids,
+assign each sample to its nearest centroid, move each centroid to the mean of
+its samples. The second half builds a complete k-means on the same ideas
+(`kmeans`), fast enough for real data: the whole Lloyd loop runs in one
+compiled `tf.function`, and distances come from one matrix product per chunk
+of samples, so memory stays bounded however many samples there are.
+
+Import it from a lesson script (``import functions as fn``) or your own code::
+
+    result = fn.kmeans(my_samples, n_clusters=5, seed=0)
+    result.centroids, result.labels, result.inertia
+"""
+import math
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow without its start-up log lines reaching the terminal.
+
+    TensorFlow's C++ side writes notices (oneDNN, CUDA, absl) straight to file
+    descriptor 2 while it loads, before any log level applies, so we point
+    that descriptor at /dev/null for the import alone, and always put it back.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+    return tensorflow
+
+
+tf = _import_tensorflow_quietly()
+
+# The lesson's spread of each blob around its true centroid.
+SAMPLE_STDDEV = 5.0
+# Valid names for `kmeans(init=...)`; an array of centroids is also accepted.
+INIT_METHODS = ("k-means++", "random")
+# Extra memory one chunk of the assignment step may use: the distances of a
+# chunk of samples to every centroid. Bounded, whatever n_samples is.
+CHUNK_BYTES = 32 * 2**20
+# Below this many values (n_samples * n_features), compiling the loop with XLA
+# costs more time than it saves.
+XLA_MIN_VALUES = 200_000
+
+
+# %% The lesson: samples, initial centroids, assignment, update -------------
+
+def create_samples(n_clusters, n_samples_per_cluster, n_features,
+                   embiggen_factor, seed):
+    """Make blobs of samples around random true centroids.
+
+    Parameters
+    ----------
+    n_clusters, n_samples_per_cluster, n_features : int
+        How many blobs, how many samples in each, and how many features.
+    embiggen_factor : float
+        The true centroids are uniform in [-embiggen_factor/2,
+        embiggen_factor/2) in every feature; larger spreads the blobs apart.
+    seed : int
+        The same seed gives the same values in every run and process.
+
+    Returns
+    -------
+    centroids : tf.Tensor of shape (n_clusters, n_features), float32
+    samples : tf.Tensor of shape (n_clusters * n_samples_per_cluster,
+        n_features), float32. Blob 0's samples come first, then blob 1's...
+
+    Notes
+    -----
+    `tf.random.Generator.from_seed` is TensorFlow 2's seeded random source:
+    its state lives in the generator, not in a global seed, so drawing here
+    changes nothing elsewhere. Each blob is its centroid plus normal noise
+    with standard deviation 5, added by broadcasting (n_clusters, 1,
+    n_features) against (n_clusters, n_samples_per_cluster, n_features).
+    """
+    rng = tf.random.Generator.from_seed(seed)
+    half = embiggen_factor / 2
+    centroids = rng.uniform((n_clusters, n_features), -half, half)
+    noise = rng.normal((n_clusters, n_samples_per_cluster, n_features),
+                       stddev=SAMPLE_STDDEV)
+    samples = centroids[:, tf.newaxis, :] + noise     # (k, per_cluster, d)
+    return centroids, tf.reshape(samples, (-1, n_features))
+
+
+def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,
+                  labels=None, ax=None, title=None):
+    """Plot samples coloured by cluster, with each centroid as a magenta X.
+
+    Parameters
+    ----------
+    all_samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features)
+    n_samples_per_cluster : int, optional
+        Colour consecutive runs of this many samples alike: the blobs as
+        `create_samples` generated them (the lesson's picture).
+    labels : array-like of shape (n_samples,), optional
+        Colour each sample by its assigned cluster instead: what you want
+        after k-means. Takes precedence over `n_samples_per_cluster`.
+    ax : matplotlib Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on. It is never shown here: the caller shows or
+        saves it. With more than two features only the first two are drawn,
+        and the axis labels say so.
+    """
+    import matplotlib.pyplot as plt
+
+    samples = np.asarray(all_samples)
+    centroids = np.asarray(centroids)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    if labels is not None:
+        groups = np.asarray(labels)
+    elif n_samples_per_cluster:
+        groups = np.arange(len(samples)) // n_samples_per_cluster
+    else:
+        groups = np.zeros(len(samples), dtype=int)
+    colours = plt.get_cmap("tab10")
+    for group in np.unique(groups):
+        members = samples[groups == group]
+        ax.scatter(members[:, 0], members[:, 1], s=8, alpha=0.6,
+                   color=colours(int(group) % 10))
+    # A large magenta X with a dark outline stands out on any blob colour.
+    ax.plot(centroids[:, 0], centroids[:, 1], "X", markersize=16,
+            markerfacecolor="magenta", markeredgecolor="black",
+            markeredgewidth=1.5, linestyle="none")
+    ax.set_xlabel("feature 0")
+    ax.set_ylabel("feature 1")
+    if samples.shape[1] > 2:
+        ax.set_xlabel(f"feature 0 (first 2 of {samples.shape[1]} features)")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def choose_random_centroids(samples, n_clusters, seed=None):
+    """Choose n_clusters distinct samples, uniformly at random, as centroids.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    n_clusters : int
+    seed : int, optional
+        Seed the choice (exercise 1). Without it the choice differs per run.
+
+    Returns
+    -------
+    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+
+    Notes
+    -----
+    The lesson's idea: shuffle the sample indices, slice off the first
+    n_clusters, gather those rows. Shuffling here is `tf.argsort` of one
+    random key per sample, drawn from a `tf.random.Generator`.
+    """
+    samples = _check_samples(samples)
+    n_clusters = _check_n_clusters(n_clusters, len(samples))
+    rng = _generator(seed)
+    keys = rng.uniform((samples.shape[0],))
+    chosen = tf.argsort(keys)[:n_clusters]             # shuffle, then slice
+    return tf.gather(samples, chosen)
+
+
+def assign_to_nearest(samples, centroids):
+    """Index of the nearest centroid (Euclidean distance) for every sample.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    tf.Tensor of shape (n_samples,), int32
+
+    Notes
+    -----
+    The lesson computes every difference at once by broadcasting:
+    ``samples[:, None, :] - centroids[None, :, :]`` is (n_samples,
+    n_clusters, n_features), squared and summed over features, then
+    `tf.argmin` over clusters. That tensor is k * d times the size of the
+    data: gigabytes for a million samples. Here we expand the square
+    instead, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c for all pairs is
+    one matrix product (`tf.matmul`), and ||x||² is the same for every
+    centroid so it cannot change the argmin. Samples go through in chunks so
+    the (chunk, n_clusters) distance block stays small.
+    """
+    samples = _check_samples(samples)
+    centroids = _check_centroids(centroids, samples)
+    centre = tf.reduce_mean(samples, axis=0)
+    chunks, n = _as_chunks(samples - centre, len(centroids))
+    labels, _ = _assign_chunks(chunks, centroids - centre)
+    return labels[:n]
+
+
+def update_centroids(samples, nearest_indices, n_clusters,
+                     previous_centroids=None):
+    """Move each centroid to the mean of the samples assigned to it.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    nearest_indices : array-like of shape (n_samples,), ints in
+        [0, n_clusters)
+    n_clusters : int
+    previous_centroids : array-like of shape (n_clusters, n_features),
+        optional. A cluster with no samples keeps its previous centroid.
+        Without them it gets the sample farthest from the mean of all
+        samples (a finite point among the data, never NaN nor the origin).
+
+    Returns
+    -------
+    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+
+    Notes
+    -----
+    `tf.math.unsorted_segment_sum` adds up the rows of `samples` that share
+    a label, for all clusters in one op: the lesson's per-cluster
+    `dynamic_partition` loop, without the Python loop. Dividing by the
+    counts gives the means.
+    """
+    samples = _check_samples(samples)
+    n_clusters = _check_n_clusters(n_clusters, len(samples))
+    labels = _check_labels(nearest_indices, len(samples), n_clusters)
+    if previous_centroids is None:
+        farthest = tf.argmax(tf.reduce_sum(
+            (samples - tf.reduce_mean(samples, axis=0)) ** 2, axis=1))
+        fallback = tf.repeat(samples[farthest][tf.newaxis], n_clusters, 0)
+    else:
+        fallback = _check_centroids(previous_centroids, samples,
+                                    "previous_centroids", n_clusters)
+    sums = tf.math.unsorted_segment_sum(samples, labels, n_clusters)
+    counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(labels, samples.dtype), labels, n_clusters)
+    return _means_or_keep(sums, counts, fallback)
+
+
+def inertia(samples, centroids, labels):
+    """Total squared distance of each sample to its assigned centroid.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features)
+    labels : array-like of shape (n_samples,), ints in [0, n_clusters)
+
+    Returns
+    -------
+    float: what k-means minimises (scikit-learn calls it `inertia_`).
+    """
+    samples = _check_samples(samples)
+    centroids = _check_centroids(centroids, samples)
+    labels = _check_labels(labels, len(samples), len(centroids))
+    return float(tf.reduce_sum((samples - tf.gather(centroids, labels)) ** 2))
+
+
+# %% k-means, complete: kmeans(), k-means++, empty clusters ------------------
+
+class KMeansResult(NamedTuple):
+    """What `kmeans` returns: NumPy arrays and plain Python numbers.
+
+    centroids : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,), int32; each sample's nearest
+        centroid among the returned `centroids`.
+    inertia : float, total squared distance of samples to their centroids.
+    n_iter : int, Lloyd iterations run.
+    converged : bool, whether it stopped before `max_iter`.
+    inertia_history, shift_history : ndarray of shape (n_iter,)
+        Per iteration: the inertia of the centroids it started from, and the
+        summed squared distance the centroids then moved.
+    """
+    centroids: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+    converged: bool
+    inertia_history: np.ndarray
+    shift_history: np.ndarray
+
+
+def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
+           tol=1e-4, seed=None):
+    """Cluster samples with k-means (Lloyd's algorithm) until it converges.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+        Numeric and finite: lists, NumPy arrays, tensors. float32 is kept as
+        float32, anything else is computed in float64.
+    n_clusters : int, 1 <= n_clusters <= n_samples
+    init : {"k-means++", "random"} or array-like of shape (n_clusters,
+        n_features)
+        "k-means++": `choose_kmeans_plus_plus_centroids`. "random": the
+        lesson's `choose_random_centroids`. An array: start from these.
+    n_init : int
+        Run this many times from different starts and keep the run with the
+        lowest inertia. With an array `init` there is one start, so one run.
+    max_iter : int >= 0
+    tol : float >= 0
+        Stop when the centroids' summed squared movement in one iteration is
+        at most tol times the mean per-feature variance of the samples
+        (scikit-learn's meaning). It also stops when no label changes.
+    seed : int, optional
+        Seeds the starts; the same seed gives the same result.
+
+    Returns
+    -------
+    KMeansResult
+
+    Notes
+    -----
+    Empty clusters: when a cluster has no samples, it takes the sample
+    farthest from its current centroid, as scikit-learn does, so from the
+    same start the two agree. Precision: the samples are centred first
+    (k-means does not change under a shift), which keeps the expanded
+    distance formula accurate for data far from the origin.
+    """
+    samples = _check_samples(samples)
+    n_clusters = _check_n_clusters(n_clusters, len(samples))
+    starts = _check_init(init, samples, n_clusters)
+    n_init = _check_int(n_init, "n_init", 1)
+    max_iter = _check_int(max_iter, "max_iter", 0)
+    tol = _check_number(tol, "tol", 0)
+    if starts is not None:
+        n_init = 1
+
+    centre = tf.reduce_mean(samples, axis=0)
+    centred = samples - centre
+    chunks, n = _as_chunks(centred, n_clusters)
+    threshold = tol * float(tf.reduce_mean(tf.math.reduce_variance(
+        samples, axis=0)))
+    run_seeds = np.random.default_rng(seed).integers(2**31, size=n_init)
+    best = None
+    for run_seed in run_seeds:
+        if starts is not None:
+            start = starts
+        elif init == "random":
+            start = choose_random_centroids(samples, n_clusters, run_seed)
+        else:
+            start = choose_kmeans_plus_plus_centroids(samples, n_clusters,
+                                                      run_seed)
+        run = _lloyd(chunks, n, tf.cast(start, samples.dtype) - centre,
+                     max_iter, threshold)
+        if best is None or run.inertia < best.inertia:
+            best = run
+    return best._replace(centroids=best.centroids + centre.numpy(),
+                         labels=best.labels[:n])
+
+
+def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
+    """Choose initial centroids by k-means++ (greedy D² sampling).
+
+    The first centroid is a sample chosen uniformly. Each next one is drawn
+    with probability proportional to D², the squared distance of a sample to
+    its nearest centroid so far, so far-away regions get centroids. The
+    greedy refinement (as in scikit-learn) draws 2 + log(n_clusters)
+    candidates per step and keeps the one that lowers the total D² most.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    n_clusters : int
+    seed : int, optional
+
+    Returns
+    -------
+    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+    """
+    samples = _check_samples(samples)
+    n_clusters = _check_n_clusters(n_clusters, len(samples))
+    if seed is None:
+        seed = np.random.default_rng().integers(2**31)
+    centred = samples - tf.reduce_mean(samples, axis=0)
+    n_trials = 2 + int(math.log(n_clusters))
+    chosen = _kmeans_plus_plus(centred, tf.constant(n_clusters),
+                               tf.constant(n_trials),
+                               tf.constant([int(seed), 0], tf.int64))
+    return tf.gather(samples, chosen)
+
+
+# %% Private: the compiled inner loops. They assume checked input. -----------
+
+def _as_chunks(samples, n_clusters):
+    """Pad samples to whole chunks: (n_chunks, chunk_size, n_features), n.
+
+    A chunk is as many samples as keep its (chunk_size, n_clusters) block of
+    distances within CHUNK_BYTES. Padding rows are zeros; the loops ignore
+    them by their index (>= n).
+    """
+    n, n_features = samples.shape
+    row_bytes = samples.dtype.size * (n_clusters + n_features)
+    chunk_size = max(1, min(n, CHUNK_BYTES // row_bytes))
+    n_chunks = -(-n // chunk_size)
+    padded = tf.pad(samples, [[0, n_chunks * chunk_size - n], [0, 0]])
+    return tf.reshape(padded, (n_chunks, chunk_size, n_features)), n
+
+
+def _assign_chunks(chunks, centroids):
+    """Nearest centroid and squared distance to it, chunk by chunk.
+
+    chunks: (n_chunks, chunk_size, d); centroids: (k, d).
+    Returns labels (n_chunks * chunk_size,) int32 and distances, same shape.
+    """
+    centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)         # (k,)
+
+    def nearest(x):                                             # x: (m, d)
+        # ||x||² is the same for every centroid: leave it out of the argmin.
+        partial = centroid_sq - 2 * tf.matmul(x, centroids, transpose_b=True)
+        labels = tf.argmin(partial, axis=1, output_type=tf.int32)
+        distance = tf.reduce_min(partial, axis=1) + tf.reduce_sum(x**2, 1)
+        return labels, tf.maximum(distance, 0)    # rounding can dip below 0
+
+    labels, distances = tf.map_fn(
+        nearest, chunks, fn_output_signature=(tf.int32, chunks.dtype))
+    return tf.reshape(labels, [-1]), tf.reshape(distances, [-1])
+
+
+def _means_or_keep(sums, counts, fallback):
+    """sums / counts per cluster; where a count is 0, the fallback row."""
+    means = sums / tf.maximum(counts, 1)[:, tf.newaxis]
+    return tf.where(counts[:, tf.newaxis] > 0, means, fallback)
+
+
+def _lloyd_step(chunks, n, centroids):
+    """One Lloyd iteration. Returns labels, inertia and new centroids.
+
+    The inertia is that of `centroids`, the ones the samples were assigned
+    to. A cluster left empty takes the sample farthest from its centroid.
+    """
+    k = tf.shape(centroids)[0]
+    flat = tf.reshape(chunks, (-1, chunks.shape[-1]))
+    labels, distances = _assign_chunks(chunks, centroids)
+    is_real = tf.range(tf.shape(labels)[0]) < n
+    # Padding rows go to an extra segment k, which is then dropped.
+    segments = tf.where(is_real, labels, k)
+    sums = tf.math.unsorted_segment_sum(flat, segments, k + 1)[:k]
+    counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(distances), segments, k + 1)[:k]
+    distances = tf.where(is_real, distances, -1)
+    sums, counts = tf.cond(
+        tf.reduce_any(counts == 0),
+        lambda: _relocate_empty(flat, labels, distances, sums, counts),
+        lambda: (sums, counts))
+    inertia = tf.reduce_sum(tf.maximum(distances, 0))
+    return labels, inertia, _means_or_keep(sums, counts, centroids)
+
+
+def _relocate_empty(flat, labels, distances, sums, counts):
+    """Give each empty cluster one of the samples farthest from its centroid.
+
+    The i-th empty cluster (in index order) takes the i-th farthest sample,
+    which leaves the cluster it was in: scikit-learn's rule.
+    """
+    k = tf.shape(sums)[0]
+    empty = counts == 0
+    farthest = tf.math.top_k(distances, k=k).indices               # (k,)
+    rank = tf.maximum(tf.cumsum(tf.cast(empty, tf.int32)) - 1, 0)
+    donors = tf.gather(farthest, rank)         # a sample for each cluster
+    moved = tf.gather(flat, donors)                                  # (k, d)
+    losers = tf.where(empty, tf.gather(labels, donors), k)
+    sums -= tf.math.unsorted_segment_sum(moved, losers, k + 1)[:k]
+    counts -= tf.math.unsorted_segment_sum(
+        tf.ones_like(counts), losers, k + 1)[:k]
+    sums = tf.where(empty[:, tf.newaxis], moved, sums)
+    counts = tf.where(empty, tf.ones_like(counts), counts)
+    return sums, counts
+
+
+def _lloyd_loop(chunks, n, centroids, max_iter, threshold, history):
+    """Lloyd's iterations in one graph: no Python runs between iterations.
+
+    Stops when no label changes, when the centroids move (summed squared
+    shift) by at most `threshold`, or after `max_iter` iterations. `history`
+    is a zero buffer of shape (2, max_iter) that gets each iteration's
+    inertia and shift. Ends with one more assignment, so the labels belong
+    to the centroids returned.
+    """
+    no_labels = -tf.ones(tf.shape(chunks)[:1] * tf.shape(chunks)[1], tf.int32)
+
+    def not_done(i, centroids, labels, converged, history):
+        return tf.logical_and(i < max_iter, tf.logical_not(converged))
+
+    def iterate(i, centroids, old_labels, converged, history):
+        labels, inertia, new_centroids = _lloyd_step(chunks, n, centroids)
+        shift = tf.reduce_sum((new_centroids - centroids) ** 2)
+        converged = tf.logical_or(tf.reduce_all(labels == old_labels),
+                                  shift <= threshold)
+        history = tf.tensor_scatter_nd_update(
+            history, [[0, i], [1, i]], tf.stack([inertia, shift]))
+        return i + 1, new_centroids, labels, converged, history
+
+    n_iter, centroids, _, converged, history = tf.while_loop(
+        not_done, iterate,
+        (tf.constant(0), centroids, no_labels, tf.constant(False), history))
+    labels, distances = _assign_chunks(chunks, centroids)
+    is_real = tf.range(tf.shape(labels)[0]) < n
+    inertia = tf.reduce_sum(tf.where(is_real, distances, 0))
+    return centroids, labels, inertia, n_iter, converged, history
+
+
+_lloyd_xla = tf.function(_lloyd_loop, jit_compile=True)
+_lloyd_graph = tf.function(_lloyd_loop, reduce_retracing=True)
+
+
+def _lloyd(chunks, n, centroids, max_iter, threshold):
+    """Run the compiled loop; XLA where the data are large enough to gain."""
+    compiled = (_lloyd_xla if n * chunks.shape[-1] >= XLA_MIN_VALUES
+                else _lloyd_graph)
+    dtype = chunks.dtype
+    centroids, labels, inertia, n_iter, converged, history = compiled(
+        chunks, tf.constant(n), centroids, tf.constant(max_iter),
+        tf.constant(threshold, dtype), tf.zeros((2, max_iter), dtype))
+    n_iter = int(n_iter)
+    return KMeansResult(centroids.numpy(), labels.numpy(), float(inertia),
+                        n_iter, bool(converged),
+                        history[0, :n_iter].numpy(),
+                        history[1, :n_iter].numpy())
+
+
+@tf.function(reduce_retracing=True)
+def _kmeans_plus_plus(samples, n_clusters, n_trials, seed):
+    """Indices of the k-means++ centroids; samples centred, checked.
+
+    Randomness is stateless: step i draws from `seed` folded with i, so the
+    same seed gives the same choice in every process.
+    """
+    n = tf.shape(samples)[0]
+    first = tf.random.stateless_uniform((), seed, 0, n, dtype=tf.int32)
+
+    def squared_distances(index):                     # to one sample: (n,)
+        return tf.reduce_sum((samples - samples[index]) ** 2, axis=1)
+
+    def choose_next(i, chosen, closest):
+        # D² sampling: a uniform draw on the running total of D² lands in a
+        # sample's interval with probability D² / total. float64 keeps the
+        # running total exact enough for millions of samples.
+        total = tf.cumsum(tf.cast(closest, tf.float64))
+        step_seed = tf.random.experimental.stateless_fold_in(seed, i)
+        draws = tf.random.stateless_uniform((n_trials,), step_seed,
+                                            dtype=tf.float64) * total[-1]
+        candidates = tf.minimum(tf.searchsorted(total, draws), n - 1)
+        potentials = tf.map_fn(
+            lambda c: tf.reduce_sum(tf.minimum(closest, squared_distances(c))),
+            candidates, fn_output_signature=closest.dtype)
+        best = candidates[tf.argmin(potentials)]
+        closest = tf.minimum(closest, squared_distances(best))
+        return i + 1, chosen.write(i, best), closest
+
+    chosen = tf.TensorArray(tf.int32, size=n_clusters).write(0, first)
+    _, chosen, _ = tf.while_loop(
+        lambda i, *_: i < n_clusters, choose_next,
+        (tf.constant(1), chosen, squared_distances(first)))
+    return chosen.stack()
+
+
+def _generator(seed):
+    """A tf.random.Generator: seeded, or from fresh entropy if seed is None."""
+    if seed is None:
+        return tf.random.Generator.from_non_deterministic_state()
+    return tf.random.Generator.from_seed(int(seed))
+
+
+# %% Private: input checks, at the public boundary only ----------------------
+
+def _check_samples(samples, name="samples"):
+    """A finite, non-empty 2-D float tensor (float32 kept, else float64)."""
+    if isinstance(samples, tf.Tensor):
+        samples = samples.numpy()
+    try:
+        array = np.asarray(samples)
+    except ValueError as error:   # ragged lists
+        raise ValueError(f"{name} must be a 2-D array of numbers with rows "
+                         f"of equal length; got {error}") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype "
+                        f"{array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, of shape (n_samples, "
+                         f"n_features); got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty; got shape {array.shape}")
+    if array.dtype != np.float32:
+        array = array.astype(np.float64)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(f"{name} must be finite; got {array[row, col]} at "
+                         f"row {row}, column {col} ({bad.sum()} such values)")
+    return tf.constant(array)
+
+
+def _check_int(value, name, minimum, maximum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else \
+            f"between {minimum} and {maximum}"
+        raise ValueError(f"{name}={value} should be {bound}")
+    return int(value)
+
+
+def _check_number(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, float,
+                                                         np.number)):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    if not value >= minimum:   # also catches NaN
+        raise ValueError(f"{name}={value} should be >= {minimum}")
+    return float(value)
+
+
+def _check_n_clusters(n_clusters, n_samples):
+    if isinstance(n_clusters, (int, np.integer)) and not isinstance(
+            n_clusters, bool) and n_clusters > n_samples:
+        raise ValueError(f"n_samples={n_samples} should be >= "
+                         f"n_clusters={n_clusters}")
+    return _check_int(n_clusters, "n_clusters", 1)
+
+
+def _check_centroids(centroids, samples, name="centroids", n_clusters=None):
+    centroids = _check_samples(centroids, name)
+    if centroids.shape[1] != samples.shape[1]:
+        raise ValueError(f"{name} must have the samples' {samples.shape[1]} "
+                         f"features; got shape {tuple(centroids.shape)}")
+    if n_clusters is not None and centroids.shape[0] != n_clusters:
+        raise ValueError(f"{name} must have n_clusters={n_clusters} rows; "
+                         f"got shape {tuple(centroids.shape)}")
+    return tf.cast(centroids, samples.dtype)
+
+
+def _check_labels(labels, n_samples, n_clusters):
+    array = np.asarray(labels)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"labels must be integers; got dtype {array.dtype}")
+    if array.shape != (n_samples,):
+        raise ValueError(f"labels must have one entry per sample, shape "
+                         f"({n_samples},); got shape {array.shape}")
+    if array.min() < 0 or array.max() >= n_clusters:
+        raise ValueError(f"labels must be in [0, {n_clusters}); got values "
+                         f"from {array.min()} to {array.max()}")
+    return tf.constant(array, tf.int32)
+
+
+def _check_init(init, samples, n_clusters):
+    """None for a named method, else the starting centroids as a tensor."""
+    if isinstance(init, str):
+        if init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS} or an "
+                             f"array of centroids; got {init!r}")
+        return None
+    return _check_centroids(init, samples, "init", n_clusters)
