@@ -48,6 +48,9 @@ INIT_METHODS = ("k-means++", "random")
 # Extra memory one chunk of the assignment step may use: the distances of a
 # chunk of samples to every centroid. Bounded, whatever n_samples is.
 CHUNK_BYTES = 32 * 2**20
+# Why `kmeans` stopped, by the code its compiled loop returns.
+STOP_REASONS = ("reached max_iter", "no label changed",
+                "centroids moved less than tol")
 # Below this many values (n_samples * n_features), compiling the loop with XLA
 # costs more time than it saves.
 XLA_MIN_VALUES = 200_000
@@ -278,7 +281,9 @@ class KMeansResult(NamedTuple):
         centroid among the returned `centroids`.
     inertia : float, total squared distance of samples to their centroids.
     n_iter : int, Lloyd iterations run.
-    converged : bool, whether it stopped before `max_iter`.
+    converged : bool, whether it settled (labels or centroids) rather than
+        being stopped by `max_iter`.
+    stop_reason : str, why it stopped: one of STOP_REASONS.
     inertia_history, shift_history : ndarray of shape (n_iter,)
         Per iteration: the inertia of the centroids it started from, and the
         summed squared distance the centroids then moved.
@@ -288,6 +293,7 @@ class KMeansResult(NamedTuple):
     inertia: float
     n_iter: int
     converged: bool
+    stop_reason: str
     inertia_history: np.ndarray
     shift_history: np.ndarray
 
@@ -442,7 +448,7 @@ def _lloyd_step(chunks, n, centroids):
     to. A cluster left empty takes the sample farthest from its centroid.
     """
     k = tf.shape(centroids)[0]
-    flat = tf.reshape(chunks, (-1, chunks.shape[-1]))
+    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))
     labels, distances = _assign_chunks(chunks, centroids)
     is_real = tf.range(tf.shape(labels)[0]) < n
     # Padding rows go to an extra segment k, which is then dropped.
@@ -491,25 +497,25 @@ def _lloyd_loop(chunks, n, centroids, max_iter, threshold, history):
     """
     no_labels = -tf.ones(tf.shape(chunks)[:1] * tf.shape(chunks)[1], tf.int32)
 
-    def not_done(i, centroids, labels, converged, history):
-        return tf.logical_and(i < max_iter, tf.logical_not(converged))
+    def not_done(i, centroids, labels, stop, history):
+        return tf.logical_and(i < max_iter, stop == 0)
 
-    def iterate(i, centroids, old_labels, converged, history):
+    def iterate(i, centroids, old_labels, stop, history):
         labels, inertia, new_centroids = _lloyd_step(chunks, n, centroids)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
-        converged = tf.logical_or(tf.reduce_all(labels == old_labels),
-                                  shift <= threshold)
+        stop = tf.where(tf.reduce_all(labels == old_labels), 1,
+                        tf.where(shift <= threshold, 2, 0))  # STOP_REASONS
         history = tf.tensor_scatter_nd_update(
             history, [[0, i], [1, i]], tf.stack([inertia, shift]))
-        return i + 1, new_centroids, labels, converged, history
+        return i + 1, new_centroids, labels, stop, history
 
-    n_iter, centroids, _, converged, history = tf.while_loop(
+    n_iter, centroids, _, stop, history = tf.while_loop(
         not_done, iterate,
-        (tf.constant(0), centroids, no_labels, tf.constant(False), history))
+        (tf.constant(0), centroids, no_labels, tf.constant(0), history))
     labels, distances = _assign_chunks(chunks, centroids)
     is_real = tf.range(tf.shape(labels)[0]) < n
     inertia = tf.reduce_sum(tf.where(is_real, distances, 0))
-    return centroids, labels, inertia, n_iter, converged, history
+    return centroids, labels, inertia, n_iter, stop, history
 
 
 _lloyd_xla = tf.function(_lloyd_loop, jit_compile=True)
@@ -521,12 +527,12 @@ def _lloyd(chunks, n, centroids, max_iter, threshold):
     compiled = (_lloyd_xla if n * chunks.shape[-1] >= XLA_MIN_VALUES
                 else _lloyd_graph)
     dtype = chunks.dtype
-    centroids, labels, inertia, n_iter, converged, history = compiled(
+    centroids, labels, inertia, n_iter, stop, history = compiled(
         chunks, tf.constant(n), centroids, tf.constant(max_iter),
         tf.constant(threshold, dtype), tf.zeros((2, max_iter), dtype))
     n_iter = int(n_iter)
     return KMeansResult(centroids.numpy(), labels.numpy(), float(inertia),
-                        n_iter, bool(converged),
+                        n_iter, int(stop) > 0, STOP_REASONS[int(stop)],
                         history[0, :n_iter].numpy(),
                         history[1, :n_iter].numpy())
 
