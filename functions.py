@@ -51,6 +51,9 @@ CHUNK_BYTES = 32 * 2**20
 # Why `kmeans` stopped, by the code its compiled loop returns.
 STOP_REASONS = ("reached max_iter", "no label changed",
                 "centroids moved less than tol")
+# Up to this many features, distances come from plain differences; above,
+# from a matrix product (see _direct_form).
+DIRECT_MAX_FEATURES = 4
 # Below this many values (n_samples * n_features), compiling the loop with XLA
 # costs more time than it saves.
 XLA_MIN_VALUES = 200_000
@@ -206,8 +209,7 @@ def assign_to_nearest(samples, centroids):
     centroids = _check_centroids(centroids, samples)
     centre = tf.reduce_mean(samples, axis=0)
     chunks, n = _as_chunks(samples - centre, len(centroids))
-    labels, _ = _assign_chunks(chunks, centroids - centre)
-    return labels[:n]
+    return _assign_chunks(chunks, centroids - centre)[:n]
 
 
 def update_centroids(samples, nearest_indices, n_clusters,
@@ -403,69 +405,97 @@ def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
 def _as_chunks(samples, n_clusters):
     """Pad samples to whole chunks: (n_chunks, chunk_size, n_features), n.
 
-    A chunk is as many samples as keep its (chunk_size, n_clusters) block of
-    distances within CHUNK_BYTES. Padding rows are zeros; the loops ignore
-    them by their index (>= n).
+    A chunk is as many samples as keep its block of distances to every
+    centroid within CHUNK_BYTES. Padding rows are zeros; the loops leave
+    them out by their index (>= n).
     """
     n, n_features = samples.shape
-    row_bytes = samples.dtype.size * (n_clusters + n_features)
-    chunk_size = max(1, min(n, CHUNK_BYTES // row_bytes))
-    n_chunks = -(-n // chunk_size)
+    per_sample = n_clusters * (n_features if _direct_form(n_features) else 1)
+    row_bytes = samples.dtype.size * per_sample
+    n_chunks = -(-n // max(1, CHUNK_BYTES // row_bytes))
+    chunk_size = -(-n // n_chunks)      # chunks of equal size, little padding
     padded = tf.pad(samples, [[0, n_chunks * chunk_size - n], [0, 0]])
     return tf.reshape(padded, (n_chunks, chunk_size, n_features)), n
 
 
-def _assign_chunks(chunks, centroids):
-    """Nearest centroid and squared distance to it, chunk by chunk.
+def _direct_form(n_features):
+    """Whether to compute distances from differences rather than a product.
 
-    chunks: (n_chunks, chunk_size, d); centroids: (k, d).
-    Returns labels (n_chunks * chunk_size,) int32 and distances, same shape.
+    With very few features a matrix product has too little work per element
+    to be fast, and the plain differences are both faster and exact. (It
+    broadcasts only a chunk: (n_clusters, n_features, chunk_size).)
     """
-    centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)         # (k,)
+    return n_features is not None and n_features <= DIRECT_MAX_FEATURES
 
-    def nearest(x):                                             # x: (m, d)
-        # ||x||² is the same for every centroid: leave it out of the argmin.
-        partial = centroid_sq - 2 * tf.matmul(x, centroids, transpose_b=True)
-        labels = tf.argmin(partial, axis=1, output_type=tf.int32)
-        distance = tf.reduce_min(partial, axis=1) + tf.reduce_sum(x**2, 1)
-        return labels, tf.maximum(distance, 0)    # rounding can dip below 0
 
-    labels, distances = tf.map_fn(
-        nearest, chunks, fn_output_signature=(tf.int32, chunks.dtype))
-    return tf.reshape(labels, [-1]), tf.reshape(distances, [-1])
+def _nearest(x, centroids):
+    """Index of the nearest centroid for each sample of a chunk x: (m, d)."""
+    if _direct_form(x.shape[-1]):
+        # Samples along the last axis: the argmin over clusters (axis 0)
+        # then runs across many samples at once.
+        x_t = tf.transpose(x)                                     # (d, m)
+        distances = tf.reduce_sum(
+            (x_t[tf.newaxis] - centroids[:, :, tf.newaxis]) ** 2, axis=1)
+        return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
+    # ||x - c||² = ||x||² - 2 x·c + ||c||²: one matrix product for all
+    # pairs, and ||x||² is the same for every centroid, so the argmin can
+    # leave it out.
+    centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
+    partial = centroid_sq - 2 * tf.matmul(x, centroids, transpose_b=True)
+    return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
+
+
+def _assign_chunks(chunks, centroids):
+    """Nearest centroid for every row of chunks: (n_chunks * chunk_size,).
+
+    chunks: (n_chunks, chunk_size, d); centroids: (k, d). `tf.map_fn` runs
+    one chunk at a time, so only one chunk's distances exist at once.
+    """
+    labels = tf.map_fn(lambda x: _nearest(x, centroids), chunks,
+                       fn_output_signature=tf.int32)
+    return tf.reshape(labels, [-1])
+
+
+def _squared_distances(flat, centroids, labels):
+    """Squared distance of each sample to its own centroid: (n,).
+
+    Computed from the differences, exactly; under XLA the gather, subtract
+    and sum fuse into one pass, so no (n, d) copy is made.
+    """
+    return tf.reduce_sum((flat - tf.gather(centroids, labels)) ** 2, axis=1)
+
+
+def _cluster_sums(flat, labels, n, k):
+    """Per-cluster sums (k, d) and counts (k,) int32 of the first n rows."""
+    # Padding rows go to an extra segment k, which is then dropped.
+    segments = tf.where(tf.range(tf.shape(labels)[0]) < n, labels, k)
+    sums = tf.math.unsorted_segment_sum(flat, segments, k + 1)[:k]
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(labels), segments,
+                                          k + 1)[:k]
+    return sums, counts
+
+
+def _inertia_from_sums(sum_of_squares, centroids, sums, counts):
+    """Inertia of an assignment, from the per-cluster sums alone.
+
+    sum over samples of ||x - c||² = sum ||x||² - 2 sum_j c_j·S_j
+    + sum_j n_j ||c_j||², with S_j and n_j the sum and count of cluster j:
+    (k, d) work instead of a pass over the data. It subtracts large
+    numbers, so it is done in float64.
+    """
+    c, s = tf.cast(centroids, tf.float64), tf.cast(sums, tf.float64)
+    n_j = tf.cast(counts, tf.float64)
+    return (sum_of_squares - 2 * tf.reduce_sum(c * s)
+            + tf.reduce_sum(n_j * tf.reduce_sum(c ** 2, axis=1)))
 
 
 def _means_or_keep(sums, counts, fallback):
     """sums / counts per cluster; where a count is 0, the fallback row."""
-    means = sums / tf.maximum(counts, 1)[:, tf.newaxis]
-    return tf.where(counts[:, tf.newaxis] > 0, means, fallback)
+    counts = tf.cast(counts, sums.dtype)[:, tf.newaxis]
+    return tf.where(counts > 0, sums / tf.maximum(counts, 1), fallback)
 
 
-def _lloyd_step(chunks, n, centroids):
-    """One Lloyd iteration. Returns labels, inertia and new centroids.
-
-    The inertia is that of `centroids`, the ones the samples were assigned
-    to. A cluster left empty takes the sample farthest from its centroid.
-    """
-    k = tf.shape(centroids)[0]
-    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))
-    labels, distances = _assign_chunks(chunks, centroids)
-    is_real = tf.range(tf.shape(labels)[0]) < n
-    # Padding rows go to an extra segment k, which is then dropped.
-    segments = tf.where(is_real, labels, k)
-    sums = tf.math.unsorted_segment_sum(flat, segments, k + 1)[:k]
-    counts = tf.math.unsorted_segment_sum(
-        tf.ones_like(distances), segments, k + 1)[:k]
-    distances = tf.where(is_real, distances, -1)
-    sums, counts = tf.cond(
-        tf.reduce_any(counts == 0),
-        lambda: _relocate_empty(flat, labels, distances, sums, counts),
-        lambda: (sums, counts))
-    inertia = tf.reduce_sum(tf.maximum(distances, 0))
-    return labels, inertia, _means_or_keep(sums, counts, centroids)
-
-
-def _relocate_empty(flat, labels, distances, sums, counts):
+def _relocate_empty(flat, n, centroids, labels, sums, counts):
     """Give each empty cluster one of the samples farthest from its centroid.
 
     The i-th empty cluster (in index order) takes the i-th farthest sample,
@@ -473,6 +503,8 @@ def _relocate_empty(flat, labels, distances, sums, counts):
     """
     k = tf.shape(sums)[0]
     empty = counts == 0
+    distances = _squared_distances(flat, centroids, labels)
+    distances = tf.where(tf.range(tf.shape(labels)[0]) < n, distances, -1)
     farthest = tf.math.top_k(distances, k=k).indices               # (k,)
     rank = tf.maximum(tf.cumsum(tf.cast(empty, tf.int32)) - 1, 0)
     donors = tf.gather(farthest, rank)         # a sample for each cluster
@@ -486,6 +518,23 @@ def _relocate_empty(flat, labels, distances, sums, counts):
     return sums, counts
 
 
+def _lloyd_step(flat, chunks, n, centroids, sum_of_squares):
+    """One Lloyd iteration. Returns labels, inertia and new centroids.
+
+    The inertia is that of `centroids`, the ones the samples were assigned
+    to. A cluster left empty takes the sample farthest from its centroid.
+    """
+    k = tf.shape(centroids)[0]
+    labels = _assign_chunks(chunks, centroids)
+    sums, counts = _cluster_sums(flat, labels, n, k)
+    inertia = _inertia_from_sums(sum_of_squares, centroids, sums, counts)
+    sums, counts = tf.cond(
+        tf.reduce_any(counts == 0),
+        lambda: _relocate_empty(flat, n, centroids, labels, sums, counts),
+        lambda: (sums, counts))
+    return labels, inertia, _means_or_keep(sums, counts, centroids)
+
+
 def _lloyd_loop(chunks, n, centroids, max_iter, threshold, history):
     """Lloyd's iterations in one graph: no Python runs between iterations.
 
@@ -495,26 +544,31 @@ def _lloyd_loop(chunks, n, centroids, max_iter, threshold, history):
     inertia and shift. Ends with one more assignment, so the labels belong
     to the centroids returned.
     """
-    no_labels = -tf.ones(tf.shape(chunks)[:1] * tf.shape(chunks)[1], tf.int32)
+    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))       # a view
+    no_labels = -tf.ones(tf.shape(flat)[:1], tf.int32)
+    sum_of_squares = tf.reduce_sum(tf.cast(flat, tf.float64) ** 2)
 
     def not_done(i, centroids, labels, stop, history):
         return tf.logical_and(i < max_iter, stop == 0)
 
     def iterate(i, centroids, old_labels, stop, history):
-        labels, inertia, new_centroids = _lloyd_step(chunks, n, centroids)
+        labels, inertia, new_centroids = _lloyd_step(flat, chunks, n,
+                                                     centroids,
+                                                     sum_of_squares)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
         stop = tf.where(tf.reduce_all(labels == old_labels), 1,
                         tf.where(shift <= threshold, 2, 0))  # STOP_REASONS
         history = tf.tensor_scatter_nd_update(
-            history, [[0, i], [1, i]], tf.stack([inertia, shift]))
+            history, [[0, i], [1, i]],
+            tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return i + 1, new_centroids, labels, stop, history
 
     n_iter, centroids, _, stop, history = tf.while_loop(
         not_done, iterate,
         (tf.constant(0), centroids, no_labels, tf.constant(0), history))
-    labels, distances = _assign_chunks(chunks, centroids)
-    is_real = tf.range(tf.shape(labels)[0]) < n
-    inertia = tf.reduce_sum(tf.where(is_real, distances, 0))
+    labels = _assign_chunks(chunks, centroids)
+    distances = _squared_distances(flat, centroids, labels)
+    inertia = tf.reduce_sum(distances[:n])
     return centroids, labels, inertia, n_iter, stop, history
 
 
@@ -529,7 +583,7 @@ def _lloyd(chunks, n, centroids, max_iter, threshold):
     dtype = chunks.dtype
     centroids, labels, inertia, n_iter, stop, history = compiled(
         chunks, tf.constant(n), centroids, tf.constant(max_iter),
-        tf.constant(threshold, dtype), tf.zeros((2, max_iter), dtype))
+        tf.constant(threshold, dtype), tf.zeros((2, max(max_iter, 1)), dtype))
     n_iter = int(n_iter)
     return KMeansResult(centroids.numpy(), labels.numpy(), float(inertia),
                         n_iter, int(stop) > 0, STOP_REASONS[int(stop)],

@@ -1,0 +1,225 @@
+"""Benchmark: this project's kmeans against scikit-learn, faiss and the lesson.
+
+Times Lloyd's iterations of four k-means implementations on the same data
+from the same initial centroids, in one process, taking turns, and prints
+the median time per iteration (a whole fit divided by its iterations, so
+each library's set-up counts too), the peak extra memory of a run, and the
+final inertia of each, which must agree. Then, in fresh processes, the
+whole-process peak memory of a 10-million-sample run, and how long a lesson
+script takes next to TensorFlow's own import.
+
+    python benchmark.py            # all cases, about ten minutes on 2 cores
+    python benchmark.py --quick    # small sizes, to try it out
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+# (name, n_samples, n_features, n_clusters, iterations, repeats)
+CASES = [
+    ("1,000,000 x 2, k=3", 1_000_000, 2, 3, 20, 5),
+    ("200,000 x 64, k=64", 200_000, 64, 64, 20, 5),
+    ("10,000,000 x 2, k=100", 10_000_000, 2, 100, 3, 2),
+]
+QUICK_CASES = [("100,000 x 2, k=3", 100_000, 2, 3, 10, 3),
+               ("20,000 x 16, k=16", 20_000, 16, 16, 10, 3)]
+# The lesson's broadcast holds n x k x d floats twice over; skip it above.
+LESSON_MAX_BYTES = 8 * 2**30
+MEMORY_CASE = (10_000_000, 2, 100, 3)
+
+
+# %% The implementations: each runs `iterations` Lloyd steps from `init`
+# and returns the final centroids and the iterations it ran.
+
+def run_ours(samples, init, iterations):
+    import functions as fn
+    result = fn.kmeans(samples, len(init), init=init, max_iter=iterations,
+                       tol=0)
+    return result.centroids, result.n_iter
+
+
+def run_sklearn(samples, init, iterations):
+    from sklearn.cluster import KMeans
+    model = KMeans(len(init), init=init, n_init=1, max_iter=iterations,
+                   tol=0, algorithm="lloyd").fit(samples)
+    return model.cluster_centers_, model.n_iter_
+
+
+def run_faiss(samples, init, iterations):
+    import faiss
+    n, d = samples.shape
+    # Use every sample (faiss subsamples to 256 per centroid by default).
+    model = faiss.Kmeans(d, len(init), niter=iterations,
+                         max_points_per_centroid=n, min_points_per_centroid=1)
+    model.train(samples, init_centroids=init)
+    return model.centroids, iterations
+
+
+def run_lesson(samples, init, iterations):
+    """The original tutorial's formulation, in TF2 but otherwise as taught."""
+    import functions  # noqa: F401  (TensorFlow, imported quietly)
+    import tensorflow as tf
+
+    n_clusters = len(init)
+
+    @tf.function
+    def step(samples, centroids):
+        # (k, n, d) differences by broadcasting, then a partition per cluster.
+        differences = samples[tf.newaxis] - centroids[:, tf.newaxis]
+        nearest = tf.argmin(tf.reduce_sum(differences ** 2, 2), 0,
+                            output_type=tf.int32)
+        parts = tf.dynamic_partition(samples, nearest, n_clusters)
+        return tf.stack([tf.reduce_mean(part, 0) for part in parts])
+
+    samples = tf.constant(samples)
+    centroids = tf.constant(init)
+    for _ in range(iterations):
+        centroids = step(samples, centroids)
+    return centroids.numpy(), iterations
+
+
+IMPLEMENTATIONS = {"this project": run_ours, "scikit-learn": run_sklearn,
+                   "faiss": run_faiss, "lesson (broadcast)": run_lesson}
+
+
+# %% Measuring
+
+def rss_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def timed(run, *args):
+    """Seconds, peak extra RSS (bytes) and the result of run(*args)."""
+    start_rss, peak = rss_bytes(), [0]
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.002):
+            peak[0] = max(peak[0], rss_bytes())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    start = time.perf_counter()
+    try:
+        result = run(*args)
+    finally:
+        seconds = time.perf_counter() - start
+        done.set()
+        watcher.join()
+    return seconds, max(peak[0], rss_bytes()) - start_rss, result
+
+
+def inertia(samples, centroids):
+    """Inertia of the nearest-centroid assignment, in float64 NumPy."""
+    centroids = np.asarray(centroids, np.float64)
+    total = 0.0
+    for start in range(0, len(samples), 100_000):
+        x = samples[start:start + 100_000].astype(np.float64)
+        distances = ((x ** 2).sum(1)[:, None] - 2 * x @ centroids.T
+                     + (centroids ** 2).sum(1))
+        total += np.maximum(distances.min(axis=1), 0).sum()
+    return total
+
+
+def benchmark_case(name, n, d, k, iterations, repeats):
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal((n, d), dtype=np.float32)
+    init = samples[rng.choice(n, k, replace=False)]
+    runners = dict(IMPLEMENTATIONS)
+    if 2 * n * k * d * 4 > LESSON_MAX_BYTES:
+        print(f"  lesson (broadcast): skipped, it would need "
+              f"{2 * n * k * d * 4 / 2**30:.0f} GB", flush=True)
+        del runners["lesson (broadcast)"]
+    times = {label: [] for label in runners}
+    finals = {}
+    for label, run in runners.items():     # warm up: load, trace, compile
+        run(samples, init, 1)
+    peaks = {label: 0 for label in runners}
+    for repeat in range(repeats):
+        for label, run in runners.items():  # taking turns
+            if label.startswith("lesson") and repeat > 0:
+                continue                    # slow; one run is enough
+            seconds, peak, (centroids, n_iter) = timed(run, samples, init,
+                                                       iterations)
+            times[label].append(seconds / n_iter)
+            peaks[label] = max(peaks[label], peak)
+            finals[label] = inertia(samples, centroids)
+        print(f"  {name}: round {repeat + 1}/{repeats} done", flush=True)
+    reference = np.median(times["scikit-learn"])
+    return [(name, label, np.median(times[label]) * 1e3,
+             np.median(times[label]) / reference, peaks[label] / 2**20,
+             finals[label]) for label in runners]
+
+
+def whole_process_peak(code):
+    """Peak RSS (MB) of a fresh Python process running `code`."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    probe = (code + "\nimport resource; print(resource.getrusage("
+             "resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=here, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
+def seconds_of(command, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True,
+                       cwd=os.path.dirname(os.path.abspath(__file__)))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.
+                                     RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes only, and skip the 10M probe")
+    args = parser.parse_args()
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} cores, {cpu}, "
+          f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f}"
+          f" GB, Python {platform.python_version()}", flush=True)
+
+    rows = []
+    for case in (QUICK_CASES if args.quick else CASES):
+        print(f"case {case[0]}, {case[4]} iterations:", flush=True)
+        rows += benchmark_case(*case)
+    print("\n| case | implementation | ms / iteration | vs scikit-learn "
+          "| peak extra MB | final inertia |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, label, ms, ratio, mb, final in rows:
+        print(f"| {name} | {label} | {ms:.1f} | {ratio:.2f} | {mb:.0f} "
+              f"| {final:.7g} |")
+
+    if not args.quick:
+        n, d, k, iterations = MEMORY_CASE
+        tensorflow_alone = whole_process_peak("import functions")
+        whole = whole_process_peak(
+            "import numpy as np, functions as fn\n"
+            f"x = np.random.default_rng(0).standard_normal(({n}, {d}), "
+            "dtype=np.float32)\n"
+            f"fn.kmeans(x, {k}, init=x[:{k}], max_iter={iterations})")
+        print(f"\nwhole-process peak RSS, {n:,} x {d} float32, k={k}, "
+              f"{iterations} iterations: {whole:.0f} MB "
+              f"(TensorFlow imported alone: {tensorflow_alone:.0f} MB)")
+    with tempfile.TemporaryDirectory() as folder:
+        lesson = seconds_of([sys.executable, "iterate.py", "--centroid-seed",
+                             "1", "--save", os.path.join(folder, "i.png")])
+    importing = seconds_of([sys.executable, "-c", "import tensorflow"])
+    print(f"iterate.py at the lesson's size: {lesson:.1f} s; "
+          f"`import tensorflow` alone: {importing:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
