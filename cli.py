@@ -24,13 +24,29 @@ def positive_int(text):
     return value
 
 
-def parser(doc):
-    """The lessons' argument parser; a script may add its own flags to it.
+def base_parser(doc):
+    """The flags every script has: --centroid-seed and --save.
 
     The description is the script's docstring, so `--help` tells the lesson.
     """
     lesson = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lesson.add_argument("--centroid-seed", type=int, default=None,
+                        help="seed for the initial centroids; without it "
+                             "they differ per run, and the seed used is "
+                             "printed so you can repeat a run")
+    lesson.add_argument("--save", metavar="PATH", default=None,
+                        help="write the figure to PATH (.png, .pdf, .svg, "
+                             "...) instead of opening a window")
+    return lesson
+
+
+def parser(doc):
+    """The lessons' parser: the base flags and the generated data's.
+
+    A script may add flags of its own to what this returns.
+    """
+    lesson = base_parser(doc)
     data = lesson.add_argument_group("the generated data")
     data.add_argument("--n-clusters", type=positive_int,
                       default=DEFAULTS["n_clusters"],
@@ -50,13 +66,6 @@ def parser(doc):
     data.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                       help="seed for the generated data (default: "
                            "%(default)s)")
-    lesson.add_argument("--centroid-seed", type=int, default=None,
-                        help="seed for the initial centroids; without it "
-                             "they differ per run, and the seed used is "
-                             "printed so you can repeat a run")
-    lesson.add_argument("--save", metavar="PATH", default=None,
-                        help="write the figure to PATH (.png, .pdf, .svg, "
-                             "...) instead of opening a window")
     return lesson
 
 

@@ -14,6 +14,7 @@ Import it from a lesson script (``import functions as fn``) or your own code::
 """
 import math
 import os
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -54,6 +55,8 @@ STOP_REASONS = ("reached max_iter", "no label changed",
 # Up to this many features, distances come from plain differences; above,
 # from a matrix product (see _direct_form).
 DIRECT_MAX_FEATURES = 4
+# With a progress callback, kmeans reports after bursts of about this long.
+PROGRESS_SECONDS = 0.5
 # Below this many values (n_samples * n_features), compiling the loop with XLA
 # costs more time than it saves.
 XLA_MIN_VALUES = 200_000
@@ -127,6 +130,9 @@ def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,
 
     samples = np.asarray(all_samples)
     centroids = np.asarray(centroids)
+    if samples.shape[1] == 1:     # one feature: draw it along a line
+        samples = np.column_stack([samples, np.zeros(len(samples))])
+        centroids = np.column_stack([centroids, np.zeros(len(centroids))])
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
     if labels is not None:
@@ -207,9 +213,10 @@ def assign_to_nearest(samples, centroids):
     """
     samples = _check_samples(samples)
     centroids = _check_centroids(centroids, samples)
-    centre = tf.reduce_mean(samples, axis=0)
-    chunks, n = _as_chunks(samples - centre, len(centroids))
-    return _assign_chunks(chunks, centroids - centre)[:n]
+    chunks, centre, _, _ = _centred_chunks(samples, len(centroids))
+    direct = _direct_form(samples.shape[1])
+    return _assign_chunks(chunks, centroids - centre,
+                          direct)[:len(samples)]
 
 
 def update_centroids(samples, nearest_indices, n_clusters,
@@ -301,7 +308,7 @@ class KMeansResult(NamedTuple):
 
 
 def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
-           tol=1e-4, seed=None):
+           tol=1e-4, seed=None, progress=None):
     """Cluster samples with k-means (Lloyd's algorithm) until it converges.
 
     Parameters
@@ -324,6 +331,10 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         (scikit-learn's meaning). It also stops when no label changes.
     seed : int, optional
         Seeds the starts; the same seed gives the same result.
+    progress : callable, optional
+        Called as progress(n_iter, max_iter, inertia, shift) about twice a
+        second while it runs, for a progress line on long runs. Without it
+        all iterations run in one compiled call.
 
     Returns
     -------
@@ -346,11 +357,9 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
     if starts is not None:
         n_init = 1
 
-    centre = tf.reduce_mean(samples, axis=0)
-    centred = samples - centre
-    chunks, n = _as_chunks(centred, n_clusters)
-    threshold = tol * float(tf.reduce_mean(tf.math.reduce_variance(
-        samples, axis=0)))
+    chunks, centre, variance, sum_of_squares = _centred_chunks(samples,
+                                                                n_clusters)
+    threshold = tol * float(variance)
     run_seeds = np.random.default_rng(seed).integers(2**31, size=n_init)
     best = None
     for run_seed in run_seeds:
@@ -361,12 +370,13 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         else:
             start = choose_kmeans_plus_plus_centroids(samples, n_clusters,
                                                       run_seed)
-        run = _lloyd(chunks, n, tf.cast(start, samples.dtype) - centre,
-                     max_iter, threshold)
+        run = _lloyd(chunks, len(samples), sum_of_squares,
+                     tf.cast(start, samples.dtype) - centre, max_iter,
+                     threshold, progress)
         if best is None or run.inertia < best.inertia:
             best = run
     return best._replace(centroids=best.centroids + centre.numpy(),
-                         labels=best.labels[:n])
+                         labels=best.labels[:len(samples)])
 
 
 def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
@@ -400,22 +410,97 @@ def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
     return tf.gather(samples, chosen)
 
 
+def silhouette_score(samples, labels, chunk_size=1024):
+    """Mean silhouette coefficient of a clustering, from -1 to 1.
+
+    For each sample, a is its mean distance to the other samples of its own
+    cluster and b its mean distance to the samples of the nearest other
+    cluster; its silhouette is (b - a) / max(a, b), and 0 when it is alone
+    in its cluster. Near 1: tight, well-separated clusters. It agrees with
+    scikit-learn's `silhouette_score`.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,), ints in [0, n_samples)
+        with at least 2 distinct values and fewer than n_samples.
+    chunk_size : int
+        Rows of the (n_samples, n_samples) distance matrix held at once.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    It needs every pairwise distance, n_samples² of them, so it is for
+    thousands of samples, not millions. Per chunk of rows, one matrix
+    product with the one-hot labels (`tf.one_hot`) sums each row's
+    distances per cluster.
+    """
+    samples = tf.cast(_check_samples(samples), tf.float64)
+    n = samples.shape[0]
+    labels = _check_labels(labels, n, n)
+    n_labels = len(np.unique(labels))
+    if not 2 <= n_labels <= n - 1:
+        raise ValueError(f"labels must have between 2 and n_samples - 1 = "
+                         f"{n - 1} distinct values; got {n_labels}")
+    one_hot = tf.one_hot(labels, int(tf.reduce_max(labels)) + 1,
+                         dtype=tf.float64)
+    counts = tf.reduce_sum(one_hot, axis=0)                       # (k,)
+    squares = tf.reduce_sum(samples ** 2, axis=1)                 # (n,)
+    scores = []
+    for start in range(0, n, chunk_size):
+        rows = samples[start:start + chunk_size]                  # (m, d)
+        squared = (squares[start:start + chunk_size, tf.newaxis] + squares
+                   - 2 * tf.matmul(rows, samples, transpose_b=True))
+        # A sample's distance to itself is exactly 0, whatever rounding says.
+        itself = tf.one_hot(tf.range(start, start + rows.shape[0]), n,
+                            on_value=True, off_value=False)
+        distances = tf.where(itself, 0.0, tf.sqrt(tf.maximum(squared, 0)))
+        per_cluster = tf.matmul(distances, one_hot)               # (m, k)
+        own = tf.one_hot(labels[start:start + chunk_size],
+                         one_hot.shape[1], on_value=True, off_value=False)
+        own_count = tf.reduce_sum(tf.where(own, counts, 0), axis=1)
+        a = (tf.reduce_sum(tf.where(own, per_cluster, 0), axis=1)
+             / tf.maximum(own_count - 1, 1))
+        others = tf.where(own | (counts == 0), np.inf, per_cluster / counts)
+        b = tf.reduce_min(others, axis=1)
+        spread = tf.maximum(a, b)
+        scores.append(tf.where((own_count > 1) & (spread > 0),
+                               (b - a) / tf.where(spread > 0, spread, 1), 0))
+    return float(tf.reduce_mean(tf.concat(scores, axis=0)))
+
+
 # %% Private: the compiled inner loops. They assume checked input. -----------
 
-def _as_chunks(samples, n_clusters):
-    """Pad samples to whole chunks: (n_chunks, chunk_size, n_features), n.
+def _centred_chunks(samples, n_clusters):
+    """Centre the samples and cut them into chunks, in one compiled pass.
 
-    A chunk is as many samples as keep its block of distances to every
-    centroid within CHUNK_BYTES. Padding rows are zeros; the loops leave
-    them out by their index (>= n).
+    Returns chunks (n_chunks, chunk_size, n_features), padded with zero rows
+    that the loops leave out by their index (>= n_samples); the centre
+    (n_features,); the mean per-feature variance; and the sum of squares of
+    the centred samples (float64). A chunk is as many samples as keep its
+    block of distances to every centroid within CHUNK_BYTES; the chunks are
+    of equal size, so there is little padding.
     """
     n, n_features = samples.shape
     per_sample = n_clusters * (n_features if _direct_form(n_features) else 1)
-    row_bytes = samples.dtype.size * per_sample
-    n_chunks = -(-n // max(1, CHUNK_BYTES // row_bytes))
-    chunk_size = -(-n // n_chunks)      # chunks of equal size, little padding
-    padded = tf.pad(samples, [[0, n_chunks * chunk_size - n], [0, 0]])
-    return tf.reshape(padded, (n_chunks, chunk_size, n_features)), n
+    n_chunks = -(-n // max(1, CHUNK_BYTES // (samples.dtype.size
+                                               * per_sample)))
+    chunk_size = -(-n // n_chunks)
+    return _centre_and_pad(samples, n_chunks, chunk_size)
+
+
+@tf.function(jit_compile=True)
+def _centre_and_pad(samples, n_chunks, chunk_size):
+    centre, variance = tf.nn.moments(samples, axes=[0])
+    centred = samples - centre
+    padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
+                              [0, 0]])
+    return (tf.reshape(padded, (n_chunks, chunk_size, samples.shape[1])),
+            centre, tf.reduce_mean(variance),
+            tf.reduce_sum(tf.cast(centred, tf.float64) ** 2))
 
 
 def _direct_form(n_features):
@@ -425,12 +510,15 @@ def _direct_form(n_features):
     to be fast, and the plain differences are both faster and exact. (It
     broadcasts only a chunk: (n_clusters, n_features, chunk_size).)
     """
-    return n_features is not None and n_features <= DIRECT_MAX_FEATURES
+    return n_features <= DIRECT_MAX_FEATURES
 
 
-def _nearest(x, centroids):
-    """Index of the nearest centroid for each sample of a chunk x: (m, d)."""
-    if _direct_form(x.shape[-1]):
+def _nearest(x, centroids, direct):
+    """Index of the nearest centroid for each sample of a chunk x: (m, d).
+
+    `direct` (a Python bool, see _direct_form) picks the formula.
+    """
+    if direct:
         # Samples along the last axis: the argmin over clusters (axis 0)
         # then runs across many samples at once.
         x_t = tf.transpose(x)                                     # (d, m)
@@ -445,13 +533,13 @@ def _nearest(x, centroids):
     return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
 
 
-def _assign_chunks(chunks, centroids):
+def _assign_chunks(chunks, centroids, direct):
     """Nearest centroid for every row of chunks: (n_chunks * chunk_size,).
 
     chunks: (n_chunks, chunk_size, d); centroids: (k, d). `tf.map_fn` runs
     one chunk at a time, so only one chunk's distances exist at once.
     """
-    labels = tf.map_fn(lambda x: _nearest(x, centroids), chunks,
+    labels = tf.map_fn(lambda x: _nearest(x, centroids, direct), chunks,
                        fn_output_signature=tf.int32)
     return tf.reshape(labels, [-1])
 
@@ -518,14 +606,14 @@ def _relocate_empty(flat, n, centroids, labels, sums, counts):
     return sums, counts
 
 
-def _lloyd_step(flat, chunks, n, centroids, sum_of_squares):
+def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
     """One Lloyd iteration. Returns labels, inertia and new centroids.
 
     The inertia is that of `centroids`, the ones the samples were assigned
     to. A cluster left empty takes the sample farthest from its centroid.
     """
     k = tf.shape(centroids)[0]
-    labels = _assign_chunks(chunks, centroids)
+    labels = _assign_chunks(chunks, centroids, direct)
     sums, counts = _cluster_sums(flat, labels, n, k)
     inertia = _inertia_from_sums(sum_of_squares, centroids, sums, counts)
     sums, counts = tf.cond(
@@ -535,60 +623,92 @@ def _lloyd_step(flat, chunks, n, centroids, sum_of_squares):
     return labels, inertia, _means_or_keep(sums, counts, centroids)
 
 
-def _lloyd_loop(chunks, n, centroids, max_iter, threshold, history):
-    """Lloyd's iterations in one graph: no Python runs between iterations.
+def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
+                threshold, history, direct):
+    """Lloyd's iterations i, i+1, ... until-1 in one graph: no Python runs
+    between iterations.
 
-    Stops when no label changes, when the centroids move (summed squared
-    shift) by at most `threshold`, or after `max_iter` iterations. `history`
-    is a zero buffer of shape (2, max_iter) that gets each iteration's
-    inertia and shift. Ends with one more assignment, so the labels belong
-    to the centroids returned.
+    Stops early when no label changes, or when the centroids move (summed
+    squared shift) by at most `threshold`. `labels` are the previous
+    iteration's (-1 before the first). `history`, of shape (2, max_iter),
+    gets each iteration's inertia and shift; `sum_of_squares` is that of
+    all samples, for the inertia (see _inertia_from_sums). Returns the next
+    i, the centroids and labels, the stop code (an index into STOP_REASONS;
+    0 while still running) and the history.
     """
     flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))       # a view
-    no_labels = -tf.ones(tf.shape(flat)[:1], tf.int32)
-    sum_of_squares = tf.reduce_sum(tf.cast(flat, tf.float64) ** 2)
 
     def not_done(i, centroids, labels, stop, history):
-        return tf.logical_and(i < max_iter, stop == 0)
+        return tf.logical_and(i < until, stop == 0)
 
     def iterate(i, centroids, old_labels, stop, history):
-        labels, inertia, new_centroids = _lloyd_step(flat, chunks, n,
-                                                     centroids,
-                                                     sum_of_squares)
+        labels, inertia, new_centroids = _lloyd_step(
+            flat, chunks, n, centroids, sum_of_squares, direct)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
         stop = tf.where(tf.reduce_all(labels == old_labels), 1,
-                        tf.where(shift <= threshold, 2, 0))  # STOP_REASONS
+                        tf.where(shift <= threshold, 2, 0))
         history = tf.tensor_scatter_nd_update(
             history, [[0, i], [1, i]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return i + 1, new_centroids, labels, stop, history
 
-    n_iter, centroids, _, stop, history = tf.while_loop(
-        not_done, iterate,
-        (tf.constant(0), centroids, no_labels, tf.constant(0), history))
-    labels = _assign_chunks(chunks, centroids)
-    distances = _squared_distances(flat, centroids, labels)
-    inertia = tf.reduce_sum(distances[:n])
-    return centroids, labels, inertia, n_iter, stop, history
+    return tf.while_loop(not_done, iterate,
+                         (i, centroids, labels, tf.constant(0), history))
 
 
-_lloyd_xla = tf.function(_lloyd_loop, jit_compile=True)
-_lloyd_graph = tf.function(_lloyd_loop, reduce_retracing=True)
+def _final_assignment(chunks, n, centroids, direct):
+    """Labels for the final centroids, and their inertia."""
+    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))
+    labels = _assign_chunks(chunks, centroids, direct)
+    return labels, tf.reduce_sum(_squared_distances(flat, centroids,
+                                                    labels)[:n])
 
 
-def _lloyd(chunks, n, centroids, max_iter, threshold):
-    """Run the compiled loop; XLA where the data are large enough to gain."""
-    compiled = (_lloyd_xla if n * chunks.shape[-1] >= XLA_MIN_VALUES
-                else _lloyd_graph)
+# Each compiled twice: with XLA for large data, as a plain graph for small.
+# reduce_retracing: one trace serves all shapes (XLA still compiles each
+# shape once, and caches it).
+_COMPILED = {
+    xla: (tf.function(_lloyd_loop, jit_compile=xla, reduce_retracing=True),
+          tf.function(_final_assignment, jit_compile=xla,
+                      reduce_retracing=True))
+    for xla in (True, False)}
+
+
+def _lloyd(chunks, n, sum_of_squares, centroids, max_iter, threshold,
+           progress=None):
+    """Run the compiled loop and return a KMeansResult (centred, padded).
+
+    Without `progress`, all iterations run in one call. With it, they run
+    in bursts of about PROGRESS_SECONDS, and progress(n_iter, max_iter,
+    inertia, shift) is called after each burst.
+    """
+    xla = n * chunks.shape[-1] >= XLA_MIN_VALUES
+    loop, final = _COMPILED[xla]
+    direct = _direct_form(chunks.shape[-1])
     dtype = chunks.dtype
-    centroids, labels, inertia, n_iter, stop, history = compiled(
-        chunks, tf.constant(n), centroids, tf.constant(max_iter),
-        tf.constant(threshold, dtype), tf.zeros((2, max(max_iter, 1)), dtype))
-    n_iter = int(n_iter)
+    n_rows = chunks.shape[0] * chunks.shape[1]
+    labels = -tf.ones((n_rows,), tf.int32)
+    history = tf.zeros((2, max(max_iter, 1)), dtype)
+    threshold = tf.constant(threshold, dtype)
+    i, stop, burst = 0, 0, max_iter if progress is None else 1
+    while i < max_iter and stop == 0:
+        started = time.perf_counter()
+        until = min(i + burst, max_iter)
+        next_i, centroids, labels, stop, history = loop(
+            chunks, tf.constant(n), sum_of_squares, centroids, labels,
+            tf.constant(i),
+            tf.constant(until), threshold, history, direct)
+        next_i, stop = int(next_i), int(stop)
+        if progress is not None:
+            progress(next_i, max_iter, float(history[0, next_i - 1]),
+                     float(history[1, next_i - 1]))
+            seconds_each = (time.perf_counter() - started) / (next_i - i)
+            burst = max(1, int(PROGRESS_SECONDS / seconds_each))
+        i = next_i
+    labels, inertia = final(chunks, tf.constant(n), centroids, direct)
     return KMeansResult(centroids.numpy(), labels.numpy(), float(inertia),
-                        n_iter, int(stop) > 0, STOP_REASONS[int(stop)],
-                        history[0, :n_iter].numpy(),
-                        history[1, :n_iter].numpy())
+                        i, stop > 0, STOP_REASONS[stop],
+                        history[0, :i].numpy(), history[1, :i].numpy())
 
 
 @tf.function(reduce_retracing=True)
@@ -655,12 +775,16 @@ def _check_samples(samples, name="samples"):
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name} must not be empty; got shape {array.shape}")
     if array.dtype != np.float32:
-        array = array.astype(np.float64)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(f"{name} must be finite; got {array[row, col]} at "
-                         f"row {row}, column {col} ({bad.sum()} such values)")
+        array = array.astype(np.float64, copy=False)
+    # A sum is finite when every value is (one quick pass); only if it is
+    # not do we look for where.
+    if not np.isfinite(array.sum(dtype=np.float64)):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"{name} must be finite; got {array[row, col]} "
+                             f"at row {row}, column {col} ({bad.sum()} such "
+                             f"values)")
     return tf.constant(array)
 
 

@@ -1,0 +1,162 @@
+"""animate.py, choose_k.py, quantize.py, cluster_file.py and the silhouette."""
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import silhouette_score
+
+import functions as fn
+from helpers import assert_real_image, blobs, run_script
+
+
+# %% The silhouette against scikit-learn
+
+@pytest.mark.parametrize("n, k, seed", [(300, 3, 0), (101, 7, 1), (40, 2, 2),
+                                        (2500, 5, 3)])
+def test_silhouette_matches_sklearn(n, k, seed):
+    rng = np.random.default_rng(seed)
+    samples = rng.normal(size=(n, 3)) * rng.uniform(1, 10, 3)
+    labels = rng.integers(0, k, n)
+    labels[0] = k + 1            # a cluster of one, and an unused label
+    ours = fn.silhouette_score(samples, labels, chunk_size=64)
+    assert ours == pytest.approx(silhouette_score(samples, labels),
+                                 abs=1e-5)
+
+
+def test_silhouette_of_a_real_clustering():
+    samples = blobs([100, 150, 80], [1, 2, 1], 2, seed=4)
+    labels = fn.kmeans(samples, 3, seed=0).labels
+    assert fn.silhouette_score(samples, labels) == pytest.approx(
+        silhouette_score(samples, labels), abs=1e-5)
+
+
+def test_silhouette_needs_two_to_n_minus_one_clusters():
+    with pytest.raises(ValueError, match="between 2 and n_samples - 1"):
+        fn.silhouette_score(np.zeros((5, 2)), [0] * 5)
+
+
+# %% The scripts, headless
+
+def test_animate_writes_one_frame_per_iteration(tmp_path):
+    out = tmp_path / "k.gif"
+    result = run_script("animate.py", "--centroid-seed", 5, "--save", out)
+    assert result.returncode == 0, result.stderr
+    n_iter = int(result.stdout.split(" iterations")[0].split()[-1])
+    with Image.open(out) as gif:
+        assert gif.n_frames == n_iter + 1
+    assert_real_image(out)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_choose_k_finds_the_generating_number(tmp_path, seed):
+    result = run_script("choose_k.py", "--n-clusters", 4, "--embiggen-factor",
+                        200, "--seed", seed, "--max-k", 7, "--centroid-seed",
+                        0, "--save", tmp_path / "k.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "suggested n_clusters: 4"
+    assert_real_image(tmp_path / "k.png")
+
+
+def test_quantize_the_sample_photograph(tmp_path):
+    result = run_script("quantize.py", "--n-colors", 4, "--centroid-seed", 0,
+                        "--save", tmp_path / "q.png")
+    assert result.returncode == 0, result.stderr
+    assert "4 colours" in result.stdout and "mean squared error" in \
+        result.stdout
+    assert_real_image(tmp_path / "q.png")
+
+
+def test_quantize_my_own_image(tmp_path):
+    rng = np.random.default_rng(0)
+    picture = np.repeat(rng.integers(0, 255, (3, 1, 3)), 40, 0)
+    Image.fromarray(np.tile(picture, (1, 50, 1)).astype(np.uint8)).save(
+        tmp_path / "mine.png")
+    result = run_script("quantize.py", "--image", tmp_path / "mine.png",
+                        "--n-colors", 3, "--save", tmp_path / "q.png")
+    assert result.returncode == 0, result.stderr
+    # Three flat colours, three palette entries: nothing is lost.
+    assert "mean squared error 0.00000" in result.stdout
+
+
+# %% cluster_file.py on good and bad files
+
+@pytest.fixture
+def grouped(tmp_path):
+    """Three far-apart groups, rows shuffled; returns (samples, groups)."""
+    rng = np.random.default_rng(0)
+    groups = rng.permutation(np.repeat([0, 1, 2], 40))
+    samples = np.array([[0, 0], [50, 0], [0, 50]])[groups] + rng.normal(
+        size=(120, 2))
+    return samples, groups
+
+
+def same_partition(labels, groups):
+    pairs = set(zip(labels.tolist(), groups.tolist()))
+    return len(pairs) == len(set(labels)) == len(set(groups))
+
+
+@pytest.mark.parametrize("form", ["csv", "npy"])
+def test_cluster_file_gives_the_groups(tmp_path, grouped, form):
+    samples, groups = grouped
+    data = tmp_path / f"data.{form}"
+    if form == "csv":
+        np.savetxt(data, samples, delimiter=",", header="x,y", comments="")
+    else:
+        np.save(data, samples)
+    result = run_script("cluster_file.py", data, "--n-clusters", 3,
+                        "--labels-out", tmp_path / "labels.csv",
+                        "--centroids-out", tmp_path / "c.csv", "--save",
+                        tmp_path / "p.png", "--centroid-seed", 0)
+    assert result.returncode == 0, result.stderr
+    labels = np.loadtxt(tmp_path / "labels.csv", dtype=int)
+    assert labels.shape == (120,) and same_partition(labels, groups)
+    centroids = np.loadtxt(tmp_path / "c.csv", delimiter=",",
+                           skiprows=1 if form == "csv" else 0)
+    for j in range(3):
+        np.testing.assert_allclose(centroids[j],
+                                   samples[labels == j].mean(0))
+    assert "sizes 40, 40, 40" in result.stdout
+    assert_real_image(tmp_path / "p.png")
+
+
+BAD_FILES = {
+    "empty.csv": ("", "the file is empty"),
+    "header_only.csv": ("a,b\n", "a header row but no data rows"),
+    "word.csv": ("1,2\n3,four\n", "word.csv, row 2, column 2: 'four' is "
+                                  "not a number"),
+    "ragged.csv": ("1,2\n3,4\n5\n", "ragged.csv, row 3: 1 columns, but row "
+                                    "1 has 2"),
+    "nan.csv": ("x,y\n1,2\nnan,4\n", "nan.csv, row 3, column 1: nan is not "
+                                     "a finite number"),
+    "blank.csv": ("1,2\n3, \n", "blank.csv, row 2, column 2: the cell is "
+                                "blank"),
+    "few.csv": ("1,2\n3,4\n", "few.csv: 2 rows, fewer than "
+                              "--n-clusters=3"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES) + ["missing.csv"])
+def test_cluster_file_bad_input_exits_2_and_leaves_nothing(tmp_path, name):
+    if name in BAD_FILES:
+        (tmp_path / name).write_text(BAD_FILES[name][0])
+        message = BAD_FILES[name][1]
+    else:
+        message = "missing.csv: no such file"
+    before = set(tmp_path.iterdir())
+    result = run_script("cluster_file.py", tmp_path / name, "--n-clusters",
+                        3, "--labels-out", tmp_path / "labels.csv",
+                        "--centroids-out", tmp_path / "c.csv")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1    # no traceback
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_cluster_file_refuses_to_overwrite_its_input(tmp_path, grouped):
+    data = tmp_path / "data.csv"
+    np.savetxt(data, grouped[0], delimiter=",")
+    original = data.read_bytes()
+    result = run_script("cluster_file.py", data, "--n-clusters", 3,
+                        "--labels-out", data)
+    assert result.returncode == 2
+    assert "may not overwrite the input" in result.stderr
+    assert data.read_bytes() == original

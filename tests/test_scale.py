@@ -1,0 +1,86 @@
+"""Chunked assignment, the compiled loop against the eager lesson, memory."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import functions as fn
+from helpers import ROOT, blobs, brute_force_nearest
+
+
+@pytest.mark.parametrize("n_features", [2, 8])    # differences; product
+def test_chunked_assignment_matches_brute_force(monkeypatch, n_features):
+    rng = np.random.default_rng(n_features)
+    samples = rng.normal(size=(1003, n_features)).astype(np.float32)
+    centroids = samples[:7] + 0.01
+    # Chunks of about 100 rows: 11 of them, which do not divide 1003.
+    monkeypatch.setattr(fn, "CHUNK_BYTES", 4 * 7 * n_features * 100
+                        if n_features <= fn.DIRECT_MAX_FEATURES else 4 * 700)
+    chunks = fn._centred_chunks(fn._check_samples(samples), 7)[0]
+    assert chunks.shape[0] > 1 and 1003 % chunks.shape[0] != 0
+    expected, _ = brute_force_nearest(samples, centroids)
+    labels = fn.assign_to_nearest(samples, centroids).numpy()
+    assert (labels == expected).mean() > 0.999
+    monkeypatch.setattr(fn, "CHUNK_BYTES", 2**30)      # one chunk
+    unchunked = fn.assign_to_nearest(samples, centroids).numpy()
+    np.testing.assert_array_equal(labels, unchunked)
+
+
+@pytest.mark.parametrize("n_samples, n_features", [
+    (3000, 3),         # a plain graph
+    (120_000, 2),      # compiled with XLA (n * d >= XLA_MIN_VALUES)
+    (30_000, 10)])     # XLA, matrix-product distances
+def test_compiled_loop_equals_eager_lesson_steps(n_samples, n_features):
+    k = 5
+    samples = blobs([n_samples // k] * k, [3] * k, n_features, seed=9)
+    init = samples[:k]
+    centroids = init
+    for steps in range(1, 5):
+        labels = fn.assign_to_nearest(samples, centroids)
+        centroids = fn.update_centroids(samples, labels, k, centroids).numpy()
+        compiled = fn.kmeans(samples, k, init=init, max_iter=steps, tol=0)
+        if compiled.n_iter < steps:      # it stopped: nothing moves now
+            break
+        np.testing.assert_allclose(compiled.centroids, centroids,
+                                   rtol=1e-9, atol=1e-9)
+
+
+def test_progress_reports_and_changes_nothing():
+    samples = blobs([300] * 4, [4] * 4, 3, seed=2)
+    calls = []
+    quiet = fn.kmeans(samples, 4, seed=1, tol=0)
+    reported = fn.kmeans(samples, 4, seed=1, tol=0,
+                         progress=lambda *args: calls.append(args))
+    np.testing.assert_array_equal(quiet.centroids, reported.centroids)
+    assert calls and calls[-1][:2] == (reported.n_iter, 300)
+    assert calls[-1][2] == pytest.approx(reported.inertia_history[-1])
+
+
+def test_memory_stays_bounded_for_two_million_samples():
+    # 2,000,000 x 2 float32 (16 MB) with k=100: the full distance matrix
+    # would be 800 MB, the lesson's broadcast 1.6 GB. After a warm-up run of
+    # the same shape (XLA compiles once), a 3-iteration run must add less
+    # than 200 MB at its peak.
+    code = """
+import threading, numpy as np, functions as fn
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+x = np.random.default_rng(0).standard_normal((2_000_000, 2), np.float32)
+fn.kmeans(x, 100, init=x[:100], max_iter=1)
+base = peak = rss()
+done = threading.Event()
+def watch():
+    global peak
+    while not done.wait(0.002):
+        peak = max(peak, rss())
+watcher = threading.Thread(target=watch)
+watcher.start()
+fn.kmeans(x, 100, init=x[:100], max_iter=3)
+done.set()
+watcher.join()
+print((max(peak, rss()) - base) / 2**20)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    assert float(out) < 200
