@@ -308,14 +308,17 @@ class KMeansResult(NamedTuple):
 
 
 def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
-           tol=1e-4, seed=None, progress=None):
+           tol=1e-4, seed=None, progress=None, strategy=None):
     """Cluster samples with k-means (Lloyd's algorithm) until it converges.
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_features)
+    samples : array-like of shape (n_samples, n_features), or a
+        tf.data.Dataset of batches of shape (batch_size, n_features)
         Numeric and finite: lists, NumPy arrays, tensors. float32 is kept as
-        float32, anything else is computed in float64.
+        float32, anything else is computed in float64. A Dataset is
+        streamed: every iteration is one exact pass over it, so the data
+        need not fit in memory (see `_kmeans_streaming`).
     n_clusters : int, 1 <= n_clusters <= n_samples
     init : {"k-means++", "random"} or array-like of shape (n_clusters,
         n_features)
@@ -335,6 +338,12 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         Called as progress(n_iter, max_iter, inertia, shift) about twice a
         second while it runs, for a progress line on long runs. Without it
         all iterations run in one compiled call.
+    strategy : tf.distribute.Strategy, optional
+        Spread each iteration over the strategy's replicas (GPUs, logical
+        CPUs, or machines with MultiWorkerMirroredStrategy): each replica
+        sums and counts its share of the samples per cluster, and one
+        all-reduce adds them up. The result equals the single-device one
+        to float rounding.
 
     Returns
     -------
@@ -348,6 +357,11 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
     (k-means does not change under a shift), which keeps the expanded
     distance formula accurate for data far from the origin.
     """
+    if isinstance(samples, tf.data.Dataset) or strategy is not None:
+        return _kmeans_streaming(samples, n_clusters, init=init,
+                                 n_init=n_init, max_iter=max_iter, tol=tol,
+                                 seed=seed, progress=progress,
+                                 strategy=strategy)
     samples = _check_samples(samples)
     n_clusters = _check_n_clusters(n_clusters, len(samples))
     starts = _check_init(init, samples, n_clusters)
@@ -470,6 +484,260 @@ def silhouette_score(samples, labels, chunk_size=1024):
         scores.append(tf.where((own_count > 1) & (spread > 0),
                                (b - a) / tf.where(spread > 0, spread, 1), 0))
     return float(tf.reduce_mean(tf.concat(scores, axis=0)))
+
+
+# %% Streaming and scale-out: tf.data and tf.distribute ----------------------
+
+def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
+                     init="k-means++", seed=None):
+    """Approximate k-means from mini-batches (scikit-learn's MiniBatchKMeans
+    update rule), for data too large for many full passes.
+
+    Each step assigns one random batch and moves each centroid toward its
+    batch members by a step that shrinks as the centroid sees more samples:
+    c <- (c * w + batch_sum) / (w + batch_count), w the samples it has seen.
+    It is an approximation: the centroids are not exactly the means of
+    their clusters, and the inertia is usually a little higher than full
+    k-means gives. (scikit-learn's random reassignment of rarely used
+    centroids is left out.)
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features), or a
+        tf.data.Dataset of batches (then `batch_size` is its own).
+    n_clusters : int
+    batch_size : int, samples per step for array input.
+    max_steps : int, mini-batches to take.
+    init, seed : as for `kmeans`; the start comes from a seeded sample.
+
+    Returns
+    -------
+    KMeansResult; labels and inertia from one full pass at the end.
+    """
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    max_steps = _check_int(max_steps, "max_steps", 0)
+    dataset, scan = _scanned_dataset(samples, n_clusters, seed)
+    start = _streaming_start(init, scan, n_clusters, seed)
+    if not isinstance(samples, tf.data.Dataset):
+        dataset = dataset.unbatch().shuffle(
+            min(scan.n, 1_000_000), seed=seed).batch(batch_size)
+    centroids = start - scan.centre
+    weights = tf.zeros((n_clusters,), centroids.dtype)
+    for batch in dataset.repeat().take(max_steps):
+        centroids, weights = _minibatch_step(batch, centroids, weights,
+                                             scan.centre)
+    labels, inertia = _streaming_labels(dataset, centroids, scan.centre)
+    return KMeansResult(centroids.numpy() + scan.centre.numpy(), labels,
+                        inertia, max_steps, False, "ran max_steps batches",
+                        np.zeros(0), np.zeros(0))
+
+
+class _Scan(NamedTuple):
+    """What one pass over a stream tells: size, centre, variance, a sample."""
+    n: int
+    centre: tf.Tensor
+    variance: float
+    sample: tf.Tensor
+
+
+INIT_SAMPLE_SIZE = 10_000   # rows kept from a stream to choose the start
+
+
+def _scanned_dataset(samples, n_clusters, seed):
+    """A Dataset of checked batches, and a _Scan of it (one pass).
+
+    The pass counts the samples, computes their mean and variance (in
+    float64), checks every value is finite, and keeps a seeded uniform
+    sample of INIT_SAMPLE_SIZE rows: each row gets a random key, and the
+    rows with the smallest keys are kept.
+    """
+    if isinstance(samples, tf.data.Dataset):
+        spec = samples.element_spec
+        if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2 \
+                or not (spec.dtype.is_floating or spec.dtype.is_integer):
+            raise TypeError(f"samples as a Dataset must yield numeric "
+                            f"batches of shape (batch_size, n_features); "
+                            f"its elements are {spec}")
+        dtype = tf.float32 if spec.dtype == tf.float32 else tf.float64
+        dataset = samples.map(lambda batch: tf.cast(batch, dtype))
+    else:
+        checked = _check_samples(samples)
+        dataset = tf.data.Dataset.from_tensor_slices(checked).batch(65536)
+    rng = np.random.default_rng(seed)
+    n, total, squares, kept, keys = 0, 0.0, 0.0, None, None
+    for index, batch in enumerate(dataset.as_numpy_iterator()):
+        if not np.isfinite(batch).all():
+            raise ValueError(f"samples must be finite; batch {index} of the "
+                             f"Dataset holds NaN or infinity")
+        wide = batch.astype(np.float64)
+        n, total = n + len(batch), total + wide.sum(axis=0)
+        squares = squares + (wide ** 2).sum(axis=0)
+        kept = batch if kept is None else np.concatenate([kept, batch])
+        keys = np.concatenate([keys if keys is not None else [],
+                               rng.random(len(batch))])
+        smallest = np.argsort(keys)[:INIT_SAMPLE_SIZE]
+        kept, keys = kept[smallest], keys[smallest]
+    if n == 0:
+        raise ValueError("samples must not be empty; the Dataset yielded no "
+                         "rows")
+    _check_n_clusters(n_clusters, n)
+    mean = total / n
+    centre = tf.constant(mean, dataset.element_spec.dtype)
+    variance = float(np.mean(squares / n - mean ** 2))
+    return dataset, _Scan(n, centre, variance, tf.constant(kept))
+
+
+def _streaming_start(init, scan, n_clusters, seed):
+    """The initial centroids for a stream: given, or chosen from its sample."""
+    starts = _check_init(init, scan.sample, n_clusters)
+    if starts is not None:
+        return starts
+    if init == "random":
+        return choose_random_centroids(scan.sample, n_clusters, seed)
+    return choose_kmeans_plus_plus_centroids(scan.sample, n_clusters, seed)
+
+
+def _kmeans_streaming(samples, n_clusters, *, init, n_init, max_iter, tol,
+                      seed, progress, strategy):
+    """kmeans() over a tf.data.Dataset, or with a tf.distribute.Strategy.
+
+    Each iteration is one pass over the data in a tf.function; per batch,
+    the replicas' per-cluster sums and counts are all-reduced
+    (`_epoch_statistics`). The result is exact Lloyd, as in memory: it
+    stops when the centroids do not move at all (no label changed), or
+    move by at most tol x the mean variance, or at max_iter.
+    """
+    n_clusters = _check_int(n_clusters, "n_clusters", 1)
+    n_init = _check_int(n_init, "n_init", 1)
+    max_iter = _check_int(max_iter, "max_iter", 0)
+    tol = _check_number(tol, "tol", 0)
+    strategy = strategy or tf.distribute.get_strategy()
+    dataset, scan = _scanned_dataset(samples, n_clusters, seed)
+    if not isinstance(init, str):
+        n_init = 1
+    best = None
+    for run_seed in np.random.default_rng(seed).integers(2**31, size=n_init):
+        centroids = _streaming_start(init, scan, n_clusters,
+                                     run_seed) - scan.centre
+        inertias, shifts, stop = [], [], 0
+        while len(shifts) < max_iter and stop == 0:
+            sums, counts, inertia = _epoch_statistics(
+                dataset, centroids, scan.centre, strategy)
+            if tf.reduce_any(counts == 0):
+                sums, counts = _relocate_empty_streaming(
+                    dataset, centroids, scan.centre, sums, counts)
+            new = _means_or_keep(sums, counts, tf.cast(centroids, tf.float64))
+            new = tf.cast(new, centroids.dtype)
+            shift = float(tf.reduce_sum((new - centroids) ** 2))
+            centroids = new
+            inertias.append(float(inertia))
+            shifts.append(shift)
+            stop = 1 if shift == 0 else 2 if shift <= tol * scan.variance \
+                else 0
+            if progress is not None:
+                progress(len(shifts), max_iter, inertias[-1], shift)
+        labels, inertia = _streaming_labels(dataset, centroids, scan.centre)
+        if best is None or inertia < best.inertia:
+            best = KMeansResult(centroids.numpy() + scan.centre.numpy(),
+                                labels, inertia, len(shifts), stop > 0,
+                                STOP_REASONS[stop], np.array(inertias),
+                                np.array(shifts))
+    return best
+
+
+@tf.function
+def _epoch_statistics(dataset, centroids, centre, strategy):
+    """One pass: per-cluster sums (k, d), counts (k,) and inertia, float64.
+
+    Every worker reads every batch; within a batch, replica r of R takes
+    rows r, r+R, r+2R, ... (`_replica_statistics`), and `strategy.reduce`
+    adds the replicas' results together. That reduce is the all-reduce: on
+    several GPUs or machines it is the one step that communicates, one
+    vector of k * d + k + 1 numbers per batch.
+    """
+    k, d = centroids.shape
+    total = tf.zeros((k * d + k + 1,), tf.float64)
+    for batch in dataset:
+        per_replica = strategy.run(_replica_statistics,
+                                   args=(batch, centroids, centre))
+        total += strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica,
+                                 axis=None)
+    return tf.reshape(total[:k * d], (k, d)), total[k * d:-1], total[-1]
+
+
+def _replica_statistics(batch, centroids, centre):
+    """This replica's share of a batch: per-cluster sums and counts, and
+    its inertia, packed in one float64 vector for one all-reduce."""
+    context = tf.distribute.get_replica_context()
+    mine = batch[context.replica_id_in_sync_group::
+                 context.num_replicas_in_sync] - centre
+    k = centroids.shape[0]
+    labels = _nearest(mine, centroids, _direct_form(centroids.shape[1]))
+    distances = _squared_distances(mine, centroids, labels)
+    sums = tf.math.unsorted_segment_sum(tf.cast(mine, tf.float64), labels, k)
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, tf.float64),
+                                          labels, k)
+    inertia = tf.reduce_sum(tf.cast(distances, tf.float64))
+    return tf.concat([tf.reshape(sums, [-1]), counts, inertia[tf.newaxis]],
+                     axis=0)
+
+
+def _relocate_empty_streaming(dataset, centroids, centre, sums, counts):
+    """The empty-cluster rule of `_relocate_empty`, over a stream.
+
+    A second pass keeps the k samples farthest from their centroids (and
+    their labels); then as in memory, the i-th empty cluster takes the
+    i-th farthest sample from the cluster it was in.
+    """
+    k = centroids.shape[0]
+    far_distances = np.full(0, -1.0)
+    far_rows = np.zeros((0, centroids.shape[1]))
+    far_labels = np.zeros(0, np.int32)
+    direct = _direct_form(centroids.shape[1])
+    for batch in dataset:
+        x = batch - centre
+        labels = _nearest(x, centroids, direct)
+        distances = _squared_distances(x, centroids, labels).numpy()
+        far_distances = np.concatenate([far_distances, distances])
+        far_rows = np.concatenate([far_rows, x.numpy()])
+        far_labels = np.concatenate([far_labels, labels.numpy()])
+        order = np.argsort(-far_distances, kind="stable")[:k]
+        far_distances, far_rows = far_distances[order], far_rows[order]
+        far_labels = far_labels[order]
+    sums, counts = sums.numpy(), counts.numpy()
+    for rank, cluster in enumerate(np.flatnonzero(counts == 0)):
+        sums[far_labels[rank]] -= far_rows[rank]
+        counts[far_labels[rank]] -= 1
+        sums[cluster], counts[cluster] = far_rows[rank], 1
+    return tf.constant(sums), tf.constant(counts)
+
+
+def _streaming_labels(dataset, centroids, centre):
+    """Labels of every sample in stream order, and the inertia: one pass."""
+    direct = _direct_form(centroids.shape[1])
+    labels, inertia = [], 0.0
+    for batch in dataset:
+        x = batch - centre
+        batch_labels = _nearest(x, centroids, direct)
+        inertia += float(tf.reduce_sum(tf.cast(
+            _squared_distances(x, centroids, batch_labels), tf.float64)))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(labels), inertia
+
+
+@tf.function
+def _minibatch_step(batch, centroids, weights, centre):
+    """One mini-batch update (scikit-learn's rule); see minibatch_kmeans."""
+    x = batch - centre
+    k = centroids.shape[0]
+    labels = _nearest(x, centroids, _direct_form(centroids.shape[1]))
+    sums = tf.math.unsorted_segment_sum(x, labels, k)
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, x.dtype),
+                                          labels, k)
+    new_weights = weights + counts
+    moved = ((centroids * weights[:, tf.newaxis] + sums)
+             / tf.maximum(new_weights, 1)[:, tf.newaxis])
+    return tf.where(counts[:, tf.newaxis] > 0, moved, centroids), new_weights
 
 
 # %% Private: the compiled inner loops. They assume checked input. -----------
