@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lessons benchmark clean
+.PHONY: demo test pictures benchmark clean
 
 demo: $(VENV)/.runtime
 	$(BIN)/python iterate.py
@@ -12,11 +12,15 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q tests
 
-# Every lesson script, headless, each writing its picture to docs/.
-lessons: $(VENV)/.runtime
-	for script in generate_samples initialise update_step iterate converge; do \
+# Redraw the README's pictures in docs/ with every lesson script, headless.
+pictures: $(VENV)/.runtime
+	for script in generate_samples initialise update_step iterate converge \
+	        choose_k quantize distributed; do \
 	    $(BIN)/python $$script.py --centroid-seed 7 --save docs/$$script.png || exit 1; \
 	done
+	$(BIN)/python animate.py --centroid-seed 7 --save docs/animate.gif
+	$(BIN)/python cluster_file.py docs/example_data.csv --n-clusters 4 \
+	    --centroid-seed 7 --save docs/cluster_file.png
 
 benchmark: $(VENV)/.dev
 	$(BIN)/python benchmark.py

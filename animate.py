@@ -22,9 +22,7 @@ from matplotlib.animation import FuncAnimation  # noqa: E402
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The lesson's samples and a random start
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 centroids = fn.choose_random_centroids(samples, args.n_clusters,
                                        seed=cli.centroid_seed(args))
 

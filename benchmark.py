@@ -160,10 +160,14 @@ def benchmark_case(name, n, d, k, iterations, repeats):
 
 
 def whole_process_peak(code):
-    """Peak RSS (MB) of a fresh Python process running `code`."""
+    """Peak RSS (MB) of a fresh Python process running `code`.
+
+    Read from VmHWM, the high-water mark of this process's own memory
+    (ru_maxrss would carry over the parent's peak through fork and exec).
+    """
     here = os.path.dirname(os.path.abspath(__file__))
-    probe = (code + "\nimport resource; print(resource.getrusage("
-             "resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    probe = (code + "\nprint([int(line.split()[1]) / 1024 for line in "
+             "open('/proc/self/status') if line.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", probe], cwd=here, check=True,
                          capture_output=True, text=True).stdout
     return float(out.split()[-1])

@@ -19,9 +19,7 @@ import numpy as np  # noqa: E402
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The generated data; --n-clusters sets how many blobs there really are
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 seed = cli.centroid_seed(args)
 ks = range(1, min(args.max_k, samples.shape[0] - 1) + 1)
 

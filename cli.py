@@ -89,6 +89,19 @@ def has_display():
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def lesson_samples(args):
+    """The samples of lesson 1 (generate_samples.py), shaped by the flags.
+
+    Returns a float32 tensor of shape (n_clusters * n_samples_per_cluster,
+    n_features). Imports `functions`, and so TensorFlow.
+    """
+    import functions as fn
+    _, samples = fn.create_samples(
+        args.n_clusters, args.n_samples_per_cluster, args.n_features,
+        args.embiggen_factor, args.seed)
+    return samples
+
+
 def centroid_seed(args):
     """The seed for the initial centroids: --centroid-seed, or a fresh one.
 

@@ -23,9 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The lesson's samples
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 seed = cli.centroid_seed(args)
 
 # %% k-means to convergence, from each kind of start

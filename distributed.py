@@ -83,9 +83,7 @@ if args.worker_start:
     import numpy as np
     import functions as fn
     strategy = fn.tf.distribute.MultiWorkerMirroredStrategy()
-    _, samples = fn.create_samples(
-        args.n_clusters, args.n_samples_per_cluster, args.n_features,
-        args.embiggen_factor, args.seed)
+    samples = cli.lesson_samples(args)
     result = fn.kmeans(samples, args.n_clusters,
                        init=np.load(args.worker_start), strategy=strategy)
     if args.worker_result:
@@ -103,9 +101,7 @@ if args.workers is None:
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 # %% The lesson's samples and one random start for every run
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 start = fn.choose_random_centroids(samples, args.n_clusters,
                                    seed=cli.centroid_seed(args)).numpy()
 

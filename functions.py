@@ -1,11 +1,17 @@
 """The k-means lessons' shared functions, in TensorFlow 2.
 
-The first half is the lesson: make blobs of samples, pick initial centroids,
-assign each sample to its nearest centroid, move each centroid to the mean of
-its samples. The second half builds a complete k-means on the same ideas
-(`kmeans`), fast enough for real data: the whole Lloyd loop runs in one
-compiled `tf.function`, and distances come from one matrix product per chunk
-of samples, so memory stays bounded however many samples there are.
+Read it in four parts:
+
+1. The lesson: make blobs of samples, pick initial centroids, assign each
+   sample to its nearest centroid, move each centroid to the mean of its
+   samples (`create_samples` ... `update_centroids`).
+2. A complete k-means on the same ideas (`kmeans`), checked against
+   scikit-learn: k-means++ starts, convergence, empty clusters, input checks.
+3. Streaming and scale-out: `kmeans` over a tf.data.Dataset or under a
+   tf.distribute.Strategy, and `minibatch_kmeans`.
+4. The private, compiled inner loops that make it fast: the whole Lloyd
+   loop runs in one `tf.function`, and distances are computed a chunk of
+   samples at a time, so memory stays bounded however many samples.
 
 Import it from a lesson script (``import functions as fn``) or your own code::
 
@@ -55,6 +61,8 @@ STOP_REASONS = ("reached max_iter", "no label changed",
 # Up to this many features, distances come from plain differences; above,
 # from a matrix product (see _direct_form).
 DIRECT_MAX_FEATURES = 4
+# Rows kept from a stream, in a first pass, to choose the start from.
+INIT_SAMPLE_SIZE = 10_000
 # With a progress callback, kmeans reports after bursts of about this long.
 PROGRESS_SECONDS = 0.5
 # Below this many values (n_samples * n_features), compiling the loop with XLA
@@ -486,7 +494,8 @@ def silhouette_score(samples, labels, chunk_size=1024):
     return float(tf.reduce_mean(tf.concat(scores, axis=0)))
 
 
-# %% Streaming and scale-out: tf.data and tf.distribute ----------------------
+# %% Streaming and scale-out: tf.data and tf.distribute -------------------
+# minibatch_kmeans, then the passes `kmeans` makes over a stream.
 
 def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
                      init="k-means++", seed=None):
@@ -538,9 +547,6 @@ class _Scan(NamedTuple):
     centre: tf.Tensor
     variance: float
     sample: tf.Tensor
-
-
-INIT_SAMPLE_SIZE = 10_000   # rows kept from a stream to choose the start
 
 
 def _scanned_dataset(samples, n_clusters, seed):

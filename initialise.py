@@ -14,9 +14,7 @@ args = cli.parse_args(__doc__)
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The samples from lesson 1
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 
 # %% Pick initial centroids among them
 initial_centroids = fn.choose_random_centroids(

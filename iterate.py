@@ -18,9 +18,7 @@ import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 import tensorflow as tf  # noqa: E402
 
 # %% The samples and a random start, as in lessons 1 and 2
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 centroids = fn.choose_random_centroids(
     samples, args.n_clusters, seed=cli.centroid_seed(args))
 

@@ -12,9 +12,7 @@ args = cli.parse_args(__doc__)
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The samples and a random start, as in lessons 1 and 2
-_, samples = fn.create_samples(
-    args.n_clusters, args.n_samples_per_cluster, args.n_features,
-    args.embiggen_factor, args.seed)
+samples = cli.lesson_samples(args)
 initial_centroids = fn.choose_random_centroids(
     samples, args.n_clusters, seed=cli.centroid_seed(args))
 
