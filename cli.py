@@ -75,11 +75,28 @@ def parse_args(doc, lesson=None, argv=None):
     Without a display (or with --save) matplotlib draws off-screen, so no
     script ever waits on or fails for a missing window.
     """
-    args = (lesson or parser(doc)).parse_args(argv)
+    lesson = lesson or parser(doc)
+    args = lesson.parse_args(argv)
     if args.save or not has_display():
         import matplotlib
         matplotlib.use("Agg")
+    if args.save:
+        _check_save_path(lesson, args.save)
     return args
+
+
+def _check_save_path(lesson, path):
+    """Refuse a --save path that cannot be written, before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        lesson.error(f"--save {path}: the folder {folder} does not exist")
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    known = set(FigureCanvasBase.get_supported_filetypes()) | {"gif"}
+    if extension not in known:
+        lesson.error(f"--save {path}: unknown picture type {extension!r}; "
+                     f"use one of {', '.join(sorted(known))}")
 
 
 def has_display():

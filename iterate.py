@@ -2,15 +2,16 @@
 
 Repeating the assign and update steps moves the centroids until they stop
 moving. Exercise 2 (solved here) runs 10 iterations; each line printed shows
-how far the centroids moved and the inertia, the total squared distance of
-the samples to their centroids, which can only shrink from step to step.
+how far the centroids moved (their squared distances moved, summed) and the
+inertia, the total squared distance of the samples to their centroids,
+which can only shrink from step to step.
 
     python iterate.py --iterations 10 --centroid-seed 42
 """
 import cli
 
 lesson = cli.parser(__doc__)
-lesson.add_argument("--iterations", type=int, default=10,
+lesson.add_argument("--iterations", type=cli.positive_int, default=10,
                     help="assign + update steps to run (default: "
                          "%(default)s)")
 args = cli.parse_args(__doc__, lesson)

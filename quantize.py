@@ -21,6 +21,7 @@ lesson.add_argument("--fit-pixels", type=cli.positive_int, default=10_000,
                     help="random pixels to fit the palette on (default: "
                          "%(default)s)")
 args = cli.parse_args(__doc__, lesson)
+import os  # noqa: E402
 import time  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,11 +32,12 @@ import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 # %% The photograph, as an (n_pixels, 3) array of colours in [0, 1]
 path = args.image or cbook.get_sample_data("grace_hopper.jpg",
                                            asfileobj=False)
+if not os.path.isfile(path):
+    lesson.error(f"--image {path}: no such file")
 try:
     image = plt.imread(path)
 except (OSError, SyntaxError, ValueError) as error:
-    raise SystemExit(f"quantize.py: error: cannot read image {path}: "
-                     f"{error}")
+    lesson.error(f"--image {path}: not a picture it can read ({error})")
 if image.dtype == np.uint8:
     image = image / 255.0
 image = np.atleast_3d(image)[:, :, :3]               # drop alpha, grey -> 1

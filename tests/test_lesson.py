@@ -175,3 +175,13 @@ def test_bad_flag_value_is_named():
     assert result.returncode == 2
     assert "--n-clusters" in result.stderr and "0 should be >= 1" in \
         result.stderr
+
+
+def test_unwritable_save_path_is_refused_before_any_work(tmp_path):
+    result = run_script("iterate.py", "--save", tmp_path / "nope" / "x.png")
+    assert result.returncode == 2
+    assert "the folder" in result.stderr and "does not exist" in \
+        result.stderr
+    result = run_script("iterate.py", "--save", tmp_path / "x.txt")
+    assert result.returncode == 2 and "unknown picture type 'txt'" in \
+        result.stderr

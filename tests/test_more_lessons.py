@@ -77,6 +77,12 @@ def test_quantize_my_own_image(tmp_path):
     assert "mean squared error 0.00000" in result.stdout
 
 
+def test_quantize_names_a_missing_image(tmp_path):
+    result = run_script("quantize.py", "--image", tmp_path / "none.jpg")
+    assert result.returncode == 2
+    assert "none.jpg: no such file" in result.stderr
+
+
 # %% cluster_file.py on good and bad files
 
 @pytest.fixture
