@@ -768,6 +768,7 @@ def _centred_chunks(samples, n_clusters):
 
 @tf.function(jit_compile=True)
 def _centre_and_pad(samples, n_chunks, chunk_size):
+    """See _centred_chunks; XLA fuses these steps into few passes."""
     centre, variance = tf.nn.moments(samples, axes=[0])
     centred = samples - centre
     padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
@@ -970,8 +971,7 @@ def _lloyd(chunks, n, sum_of_squares, centroids, max_iter, threshold,
         until = min(i + burst, max_iter)
         next_i, centroids, labels, stop, history = loop(
             chunks, tf.constant(n), sum_of_squares, centroids, labels,
-            tf.constant(i),
-            tf.constant(until), threshold, history, direct)
+            tf.constant(i), tf.constant(until), threshold, history, direct)
         next_i, stop = int(next_i), int(stop)
         if progress is not None:
             progress(next_i, max_iter, float(history[0, next_i - 1]),
