@@ -12,6 +12,7 @@ script takes next to TensorFlow's own import.
     python benchmark.py --quick    # small sizes, to try it out
 """
 import argparse
+import functools
 import os
 import platform
 import subprocess
@@ -64,10 +65,22 @@ def run_faiss(samples, init, iterations):
 
 def run_lesson(samples, init, iterations):
     """The original tutorial's formulation, in TF2 but otherwise as taught."""
-    import functions  # noqa: F401  (TensorFlow, imported quietly)
     import tensorflow as tf
 
-    n_clusters = len(init)
+    step = lesson_step(len(init))
+    samples = tf.constant(samples)
+    centroids = tf.constant(init)
+    for _ in range(iterations):
+        centroids = step(samples, centroids)
+    return centroids.numpy(), iterations
+
+
+@functools.lru_cache()
+def lesson_step(n_clusters):
+    """One compiled lesson step per n_clusters, traced once, as a TF1 graph
+    was built once."""
+    import functions  # noqa: F401  (TensorFlow, imported quietly)
+    import tensorflow as tf
 
     @tf.function
     def step(samples, centroids):
@@ -78,11 +91,7 @@ def run_lesson(samples, init, iterations):
         parts = tf.dynamic_partition(samples, nearest, n_clusters)
         return tf.stack([tf.reduce_mean(part, 0) for part in parts])
 
-    samples = tf.constant(samples)
-    centroids = tf.constant(init)
-    for _ in range(iterations):
-        centroids = step(samples, centroids)
-    return centroids.numpy(), iterations
+    return step
 
 
 IMPLEMENTATIONS = {"this project": run_ours, "scikit-learn": run_sklearn,

@@ -216,8 +216,9 @@ def assign_to_nearest(samples, centroids):
     data: gigabytes for a million samples. Here we expand the square
     instead, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c for all pairs is
     one matrix product (`tf.matmul`), and ||x||² is the same for every
-    centroid so it cannot change the argmin. Samples go through in chunks so
-    the (chunk, n_clusters) distance block stays small.
+    centroid so it cannot change the argmin. (With at most 4 features the
+    plain differences are faster, and are used.) Samples go through in
+    chunks so the (chunk, n_clusters) distance block stays small.
     """
     samples = _check_samples(samples)
     centroids = _check_centroids(centroids, samples)
@@ -285,7 +286,8 @@ def inertia(samples, centroids, labels):
     samples = _check_samples(samples)
     centroids = _check_centroids(centroids, samples)
     labels = _check_labels(labels, len(samples), len(centroids))
-    return float(tf.reduce_sum((samples - tf.gather(centroids, labels)) ** 2))
+    return float(tf.reduce_sum(_squared_distances(samples, centroids,
+                                                  labels)))
 
 
 # %% k-means, complete: kmeans(), k-means++, empty clusters ------------------
@@ -676,11 +678,10 @@ def _replica_statistics(batch, centroids, centre):
     its inertia, packed in one float64 vector for one all-reduce."""
     context = tf.distribute.get_replica_context()
     mine = batch[context.replica_id_in_sync_group::
-                 context.num_replicas_in_sync] - centre
+                 context.num_replicas_in_sync]
+    x, labels, distances = _assign_batch(mine, centroids, centre)
     k = centroids.shape[0]
-    labels = _nearest(mine, centroids, _direct_form(centroids.shape[1]))
-    distances = _squared_distances(mine, centroids, labels)
-    sums = tf.math.unsorted_segment_sum(tf.cast(mine, tf.float64), labels, k)
+    sums = tf.math.unsorted_segment_sum(tf.cast(x, tf.float64), labels, k)
     counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, tf.float64),
                                           labels, k)
     inertia = tf.reduce_sum(tf.cast(distances, tf.float64))
@@ -688,45 +689,42 @@ def _replica_statistics(batch, centroids, centre):
                      axis=0)
 
 
+def _assign_batch(batch, centroids, centre):
+    """A batch of a stream, centred; its labels; their squared distances."""
+    x = batch - centre
+    labels = _nearest(x, centroids, _direct_form(centroids.shape[1]))
+    return x, labels, _squared_distances(x, centroids, labels)
+
+
 def _relocate_empty_streaming(dataset, centroids, centre, sums, counts):
     """The empty-cluster rule of `_relocate_empty`, over a stream.
 
-    A second pass keeps the k samples farthest from their centroids (and
-    their labels); then as in memory, the i-th empty cluster takes the
-    i-th farthest sample from the cluster it was in.
+    A second pass keeps the k samples farthest from their centroids, with
+    their labels; `_relocate_empty` then applies the in-memory rule to
+    those k rows (the farthest k are all it ever takes from).
     """
-    k = centroids.shape[0]
-    far_distances = np.full(0, -1.0)
-    far_rows = np.zeros((0, centroids.shape[1]))
+    k, d = centroids.shape
+    far_distances, far_rows = np.zeros(0), np.zeros((0, d))
     far_labels = np.zeros(0, np.int32)
-    direct = _direct_form(centroids.shape[1])
     for batch in dataset:
-        x = batch - centre
-        labels = _nearest(x, centroids, direct)
-        distances = _squared_distances(x, centroids, labels).numpy()
-        far_distances = np.concatenate([far_distances, distances])
+        x, labels, distances = _assign_batch(batch, centroids, centre)
+        far_distances = np.concatenate([far_distances, distances.numpy()])
         far_rows = np.concatenate([far_rows, x.numpy()])
         far_labels = np.concatenate([far_labels, labels.numpy()])
         order = np.argsort(-far_distances, kind="stable")[:k]
         far_distances, far_rows = far_distances[order], far_rows[order]
         far_labels = far_labels[order]
-    sums, counts = sums.numpy(), counts.numpy()
-    for rank, cluster in enumerate(np.flatnonzero(counts == 0)):
-        sums[far_labels[rank]] -= far_rows[rank]
-        counts[far_labels[rank]] -= 1
-        sums[cluster], counts[cluster] = far_rows[rank], 1
-    return tf.constant(sums), tf.constant(counts)
+    return _relocate_empty(tf.constant(far_rows), k,
+                           tf.cast(centroids, tf.float64),
+                           tf.constant(far_labels), sums, counts)
 
 
 def _streaming_labels(dataset, centroids, centre):
     """Labels of every sample in stream order, and the inertia: one pass."""
-    direct = _direct_form(centroids.shape[1])
     labels, inertia = [], 0.0
     for batch in dataset:
-        x = batch - centre
-        batch_labels = _nearest(x, centroids, direct)
-        inertia += float(tf.reduce_sum(tf.cast(
-            _squared_distances(x, centroids, batch_labels), tf.float64)))
+        _, batch_labels, distances = _assign_batch(batch, centroids, centre)
+        inertia += float(tf.reduce_sum(tf.cast(distances, tf.float64)))
         labels.append(batch_labels.numpy())
     return np.concatenate(labels), inertia
 
@@ -734,9 +732,8 @@ def _streaming_labels(dataset, centroids, centre):
 @tf.function
 def _minibatch_step(batch, centroids, weights, centre):
     """One mini-batch update (scikit-learn's rule); see minibatch_kmeans."""
-    x = batch - centre
+    x, labels, _ = _assign_batch(batch, centroids, centre)
     k = centroids.shape[0]
-    labels = _nearest(x, centroids, _direct_form(centroids.shape[1]))
     sums = tf.math.unsorted_segment_sum(x, labels, k)
     counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, x.dtype),
                                           labels, k)
@@ -763,12 +760,14 @@ def _centred_chunks(samples, n_clusters):
     n_chunks = -(-n // max(1, CHUNK_BYTES // (samples.dtype.size
                                                * per_sample)))
     chunk_size = -(-n // n_chunks)
-    return _centre_and_pad(samples, n_chunks, chunk_size)
+    # Small data (the lessons') run eagerly: compiling would cost more.
+    prepare = (_centre_and_pad_xla if n * n_features >= XLA_MIN_VALUES
+               else _centre_and_pad)
+    return prepare(samples, n_chunks, chunk_size)
 
 
-@tf.function(jit_compile=True)
 def _centre_and_pad(samples, n_chunks, chunk_size):
-    """See _centred_chunks; XLA fuses these steps into few passes."""
+    """See _centred_chunks; under XLA these steps fuse into few passes."""
     centre, variance = tf.nn.moments(samples, axes=[0])
     centred = samples - centre
     padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
@@ -776,6 +775,9 @@ def _centre_and_pad(samples, n_chunks, chunk_size):
     return (tf.reshape(padded, (n_chunks, chunk_size, samples.shape[1])),
             centre, tf.reduce_mean(variance),
             tf.reduce_sum(tf.cast(centred, tf.float64) ** 2))
+
+
+_centre_and_pad_xla = tf.function(_centre_and_pad, jit_compile=True)
 
 
 def _direct_form(n_features):
