@@ -7,7 +7,7 @@ MirroredStrategy; with --workers N it starts N worker processes on this
 machine (127.0.0.1), each told the cluster by TF_CONFIG, under
 MultiWorkerMirroredStrategy. Either way the centroids equal the
 single-device run's. The all-reduce is the `strategy.reduce` call in
-`functions._epoch_statistics`.
+`kmeans_tf.stream.epoch_statistics`.
 
     python distributed.py --centroid-seed 1
     python distributed.py --workers 2 --centroid-seed 1

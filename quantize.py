@@ -53,7 +53,7 @@ subsample = pixels[rng.choice(len(pixels), min(args.fit_pixels,
                                                len(pixels)), replace=False)]
 n_colors = min(args.n_colors, len(np.unique(subsample, axis=0)))
 palette = fn.kmeans(subsample, n_colors, seed=seed).centroids
-nearest = fn.assign_to_nearest(pixels, palette).numpy()
+nearest = fn.assign_labels(pixels, palette)     # in chunks: many pixels
 quantised = palette[nearest].reshape(image.shape)
 seconds = time.perf_counter() - started
 error = float(np.mean((quantised - image) ** 2))

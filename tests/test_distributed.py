@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import functions as fn
-from helpers import ROOT, blobs, run_script
+from helpers import ROOT, blobs, brute_force_nearest, run_script
 
 SAMPLES = blobs([400, 40, 150, 90], [1, 4, 0.5, 2], 3, seed=2)
 START = SAMPLES[:4]
@@ -108,7 +108,11 @@ def test_minibatch_is_close_to_full_kmeans():
     mini = fn.minibatch_kmeans(SAMPLES, 4, batch_size=64, max_steps=300,
                                seed=0)
     assert mini.inertia < full.inertia * 1.05
-    assert mini.labels.shape == (len(SAMPLES),)
+    # The labels are in the samples' order (not the shuffled steps' order):
+    # each is the nearest of the returned centroids, by brute force.
+    expected, distances = brute_force_nearest(SAMPLES, mini.centroids)
+    np.testing.assert_array_equal(mini.labels, expected)
+    assert mini.inertia == pytest.approx(distances.sum(), rel=1e-9)
 
 
 def test_bad_streams_are_named():

@@ -214,6 +214,12 @@ GOOD = np.zeros((5, 2))
      "labels must be integers"),
     (lambda: fn.choose_random_centroids(GOOD, 9), ValueError,
      "n_samples=5 should be >= n_clusters=9"),
+    (lambda: fn.inertia(GOOD, np.zeros((2, 2)), [0, 1, 2, 0, 1]), ValueError,
+     "labels must be in [0, 2)"),
+    (lambda: fn.assign_labels(GOOD, np.zeros((2, 3))), ValueError,
+     "centroids must have the samples' 2 features"),
+    (lambda: fn.silhouette_score(GOOD, [0, 1, 0, 1, 0], chunk_size=0),
+     ValueError, "chunk_size=0 should be >= 1"),
 ])
 def test_bad_input_is_named(call, error, words):
     with pytest.raises(error) as raised:

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import functions as fn
+import kmeans_tf
 from helpers import ROOT, blobs, brute_force_nearest
+from kmeans_tf import checks, distances
 
 
 @pytest.mark.parametrize("n_features", [2, 8])    # differences; product
@@ -15,15 +17,16 @@ def test_chunked_assignment_matches_brute_force(monkeypatch, n_features):
     samples = rng.normal(size=(1003, n_features)).astype(np.float32)
     centroids = samples[:7] + 0.01
     # Chunks of about 100 rows: 11 of them, which do not divide 1003.
-    monkeypatch.setattr(fn, "CHUNK_BYTES", 4 * 7 * n_features * 100
-                        if n_features <= fn.DIRECT_MAX_FEATURES else 4 * 700)
-    chunks = fn._centred_chunks(fn._check_samples(samples), 7)[0]
+    monkeypatch.setattr(distances, "CHUNK_BYTES", 4 * 7 * n_features * 100
+                        if distances.direct_form(n_features) else 4 * 700)
+    chunks = distances.centred_chunks(checks.check_samples(samples), 7)[0]
     assert chunks.shape[0] > 1 and 1003 % chunks.shape[0] != 0
     expected, _ = brute_force_nearest(samples, centroids)
-    labels = fn.assign_to_nearest(samples, centroids).numpy()
+    labels = kmeans_tf.assign_labels(samples, centroids)
+    assert labels.dtype == np.int32 and labels.shape == (1003,)
     assert (labels == expected).mean() > 0.999
-    monkeypatch.setattr(fn, "CHUNK_BYTES", 2**30)      # one chunk
-    unchunked = fn.assign_to_nearest(samples, centroids).numpy()
+    monkeypatch.setattr(distances, "CHUNK_BYTES", 2**30)      # one chunk
+    unchunked = kmeans_tf.assign_labels(samples, centroids)
     np.testing.assert_array_equal(labels, unchunked)
 
 

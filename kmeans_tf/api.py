@@ -1,0 +1,287 @@
+"""The public functions: the only place that checks input and builds results.
+
+`kmeans` picks the path (in memory, or a stream and strategy), checks its
+arguments once (`checks`), runs the best of n_init starts (`init`, then
+`lloyd.run` or `stream.lloyd`), and turns the winning run's tuple into a
+`KMeansResult`.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from . import distances, init as starts, lloyd, metrics, stream
+from ._tensorflow import tf
+from .checks import (check_centroids, check_dataset, check_init, check_int,
+                     check_labels, check_n_clusters, check_number,
+                     check_samples)
+
+# Rows per batch when an array is streamed (under a strategy).
+STREAM_BATCH_SIZE = 65536
+
+
+class KMeansResult(NamedTuple):
+    """What `kmeans` and `minibatch_kmeans` return: NumPy arrays and plain
+    Python numbers.
+
+    centroids : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,), int32; each sample's nearest
+        centroid among the returned `centroids`.
+    inertia : float, total squared distance of samples to their centroids.
+    n_iter : int, Lloyd iterations run (mini-batch steps for
+        `minibatch_kmeans`).
+    converged : bool, whether it settled (labels or centroids) rather than
+        being stopped by `max_iter`.
+    stop_reason : str, why it stopped: one of `lloyd.STOP_REASONS`.
+    inertia_history, shift_history : ndarray of shape (n_iter,)
+        Per iteration: the inertia of the centroids it started from, and the
+        summed squared distance the centroids then moved.
+    """
+    centroids: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+    converged: bool
+    stop_reason: str
+    inertia_history: np.ndarray
+    shift_history: np.ndarray
+
+
+def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
+           tol=1e-4, seed=None, progress=None, strategy=None):
+    """Cluster samples with k-means (Lloyd's algorithm) until it converges.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features), or a
+        tf.data.Dataset of batches of shape (batch_size, n_features)
+        Numeric and finite: lists, NumPy arrays, tensors. float32 is kept as
+        float32, anything else is computed in float64. A Dataset is
+        streamed: every iteration is one exact pass over it, so the data
+        need not fit in memory; the start is chosen from a seeded sample of
+        10,000 of its rows, taken in a first pass.
+    n_clusters : int, 1 <= n_clusters <= n_samples
+    init : {"k-means++", "random"} or array-like of shape (n_clusters,
+        n_features)
+        "k-means++": greedy D² sampling, as scikit-learn's. "random":
+        n_clusters distinct samples, uniformly at random. An array: start
+        from these.
+    n_init : int
+        Run this many times from different starts and keep the run with the
+        lowest inertia. With an array `init` there is one start, so one run.
+    max_iter : int >= 0
+    tol : float >= 0
+        Stop when the centroids' summed squared movement in one iteration is
+        at most tol times the mean per-feature variance of the samples
+        (scikit-learn's meaning). It also stops when no label changes.
+    seed : int, optional
+        Seeds the starts; the same seed gives the same result.
+    progress : callable, optional
+        Called as progress(n_iter, max_iter, inertia, shift) about twice a
+        second while it runs, for a progress line on long runs. Without it
+        all iterations run in one compiled call.
+    strategy : tf.distribute.Strategy, optional
+        Spread each iteration over the strategy's replicas (GPUs, logical
+        CPUs, or machines with MultiWorkerMirroredStrategy): each replica
+        sums and counts its share of the samples per cluster, and one
+        all-reduce adds them up. The result equals the single-device one
+        to float rounding.
+
+    Returns
+    -------
+    KMeansResult
+
+    Notes
+    -----
+    Empty clusters: when a cluster has no samples, it takes the sample
+    farthest from its current centroid, as scikit-learn does, so from the
+    same start the two agree. Precision: the samples are centred first
+    (k-means does not change under a shift), which keeps the expanded
+    distance formula accurate for data far from the origin.
+    """
+    n_init = check_int(n_init, "n_init", 1)
+    max_iter = check_int(max_iter, "max_iter", 0)
+    tol = check_number(tol, "tol", 0)
+    if isinstance(samples, tf.data.Dataset) or strategy is not None:
+        check_int(n_clusters, "n_clusters", 1)      # before a whole pass
+        dataset, scan = _scanned(samples, seed)
+        n_clusters = check_n_clusters(n_clusters, scan.n)
+        init = check_init(init, scan.sample, n_clusters)
+        pool, centre, threshold = scan.sample, scan.centre, tol * scan.variance
+        strategy = strategy or tf.distribute.get_strategy()
+
+        def run(start):
+            return stream.lloyd(dataset, centre, start, max_iter, threshold,
+                                strategy, progress)
+    else:
+        pool = check_samples(samples)
+        n_clusters = check_n_clusters(n_clusters, len(pool))
+        init = check_init(init, pool, n_clusters)
+        chunks, centre, variance, sum_of_squares = distances.centred_chunks(
+            pool, n_clusters)
+        threshold = tol * float(variance)
+
+        def run(start):
+            return lloyd.run(chunks, len(pool), sum_of_squares, start,
+                             max_iter, threshold, progress)
+
+    best = None
+    for run_seed in _run_seeds(seed, 1 if not isinstance(init, str)
+                               else n_init):
+        start = starts.initial_centroids(init, pool, n_clusters, run_seed)
+        result = run(tf.cast(start, centre.dtype) - centre)
+        if best is None or result[2] < best[2]:      # the lowest inertia
+            best = result
+    return _result(best, centre)
+
+
+def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
+                     init="k-means++", seed=None):
+    """Approximate k-means from mini-batches (scikit-learn's MiniBatchKMeans
+    update rule), for data too large for many full passes.
+
+    Each step assigns one random batch and moves each centroid toward its
+    batch members by a step that shrinks as the centroid sees more samples:
+    c <- (c * w + batch_sum) / (w + batch_count), w the samples it has seen.
+    It is an approximation: the centroids are not exactly the means of
+    their clusters, and the inertia is usually a little higher than full
+    k-means gives. (scikit-learn's random reassignment of rarely used
+    centroids is left out.)
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features), or a
+        tf.data.Dataset of batches (then `batch_size` is its own).
+    n_clusters : int
+    batch_size : int, samples per step for array input.
+    max_steps : int, mini-batches to take.
+    init, seed : as for `kmeans`; the start comes from a seeded sample.
+
+    Returns
+    -------
+    KMeansResult; labels (in the samples' order) and inertia from one full
+    pass at the end; n_iter is max_steps.
+    """
+    batch_size = check_int(batch_size, "batch_size", 1)
+    max_steps = check_int(max_steps, "max_steps", 0)
+    check_int(n_clusters, "n_clusters", 1)          # before a whole pass
+    dataset, scan = _scanned(samples, seed)
+    n_clusters = check_n_clusters(n_clusters, scan.n)
+    init = check_init(init, scan.sample, n_clusters)
+    seed = _run_seeds(seed, 1)[0] if seed is None else seed
+    start = starts.initial_centroids(init, scan.sample, n_clusters, seed)
+    steps = dataset
+    if not isinstance(samples, tf.data.Dataset):
+        steps = dataset.unbatch().shuffle(
+            min(scan.n, 1_000_000), seed=seed).batch(batch_size)
+    run = stream.minibatch(steps, dataset, scan.centre, start - scan.centre,
+                           max_steps)
+    return _result(run, scan.centre, "ran max_steps batches")
+
+
+def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
+    """Choose initial centroids by k-means++ (greedy D² sampling).
+
+    The first centroid is a sample chosen uniformly. Each next one is drawn
+    with probability proportional to D², the squared distance of a sample to
+    its nearest centroid so far, so far-away regions get centroids. The
+    greedy refinement (as in scikit-learn) draws 2 + log(n_clusters)
+    candidates per step and keeps the one that lowers the total D² most.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    n_clusters : int
+    seed : int, optional
+
+    Returns
+    -------
+    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+    """
+    samples = check_samples(samples)
+    n_clusters = check_n_clusters(n_clusters, len(samples))
+    seed = _run_seeds(seed, 1)[0] if seed is None else seed
+    return starts.kmeans_plus_plus_centroids(samples, n_clusters, seed)
+
+
+def assign_labels(samples, centroids):
+    """Index of the nearest centroid for every sample, in bounded memory.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), int32
+
+    Notes
+    -----
+    The same assignment `kmeans` uses: a chunk of samples at a time, so
+    millions of samples take about 32 MB of extra memory (see
+    `kmeans_tf.distances`).
+    """
+    samples = check_samples(samples)
+    centroids = check_centroids(centroids, samples)
+    return distances.assign(samples, centroids).numpy()
+
+
+def silhouette_score(samples, labels, chunk_size=1024):
+    """Mean silhouette coefficient of a clustering, from -1 to 1.
+
+    For each sample, a is its mean distance to the other samples of its own
+    cluster and b its mean distance to the samples of the nearest other
+    cluster; its silhouette is (b - a) / max(a, b), and 0 when it is alone
+    in its cluster. Near 1: tight, well-separated clusters. It agrees with
+    scikit-learn's `silhouette_score`.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,), ints in [0, n_samples)
+        with at least 2 distinct values and fewer than n_samples.
+    chunk_size : int
+        Rows of the (n_samples, n_samples) distance matrix held at once.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    It needs every pairwise distance, n_samples² of them, so it is for
+    thousands of samples, not millions.
+    """
+    samples = tf.cast(check_samples(samples), tf.float64)
+    n = samples.shape[0]
+    labels = check_labels(labels, n, n)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    n_labels = len(np.unique(labels))
+    if not 2 <= n_labels <= n - 1:
+        raise ValueError(f"labels must have between 2 and n_samples - 1 = "
+                         f"{n - 1} distinct values; got {n_labels}")
+    return metrics.silhouette(samples, labels, chunk_size)
+
+
+def _scanned(samples, seed):
+    """A stream of checked batches, and its first pass (`stream.scan`)."""
+    if isinstance(samples, tf.data.Dataset):
+        dataset = check_dataset(samples)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(
+            check_samples(samples)).batch(STREAM_BATCH_SIZE)
+    return dataset, stream.scan(dataset, seed)
+
+
+def _run_seeds(seed, n_runs):
+    """One int seed per run, drawn from `seed` (fresh entropy if None)."""
+    return [int(s) for s in
+            np.random.default_rng(seed).integers(2**31, size=n_runs)]
+
+
+def _result(run, centre, stop_reason=None):
+    """The KMeansResult of a runner's tuple, in the samples' coordinates."""
+    centroids, labels, inertia, n_iter, stop, inertias, shifts = run
+    return KMeansResult(centroids + centre.numpy(), labels, inertia, n_iter,
+                        stop > 0, stop_reason or lloyd.STOP_REASONS[stop],
+                        inertias, shifts)

@@ -1,0 +1,183 @@
+"""Input checks, done once, at the public boundary.
+
+Every public function of the package (and of the lessons' `functions.py`)
+checks its arguments here and nowhere else; the private functions behind
+them assume checked input. A message names the argument, what was expected
+and what came, in scikit-learn's words where it has them:
+"n_samples=5 should be >= n_clusters=6".
+"""
+import numpy as np
+
+from ._tensorflow import tf
+
+# Valid names for `kmeans(init=...)`; an array of centroids is also accepted.
+INIT_METHODS = ("k-means++", "random")
+
+
+def check_samples(samples, name="samples"):
+    """A finite, non-empty 2-D float tensor (float32 kept, else float64).
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+        Lists, NumPy arrays or tensors of real numbers.
+    name : str
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    tf.Tensor of shape (n_samples, n_features), float32 or float64.
+    """
+    if isinstance(samples, tf.Tensor):
+        samples = samples.numpy()
+    try:
+        array = np.asarray(samples)
+    except ValueError as error:   # ragged lists
+        raise ValueError(f"{name} must be a 2-D array of numbers with rows "
+                         f"of equal length; got {error}") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers; got dtype "
+                        f"{array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, of shape (n_samples, "
+                         f"n_features); got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty; got shape {array.shape}")
+    if array.dtype != np.float32:
+        array = array.astype(np.float64, copy=False)
+    # A sum is finite when every value is (one quick pass); only if it is
+    # not do we look for where.
+    if not np.isfinite(array.sum(dtype=np.float64)):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"{name} must be finite; got {array[row, col]} "
+                             f"at row {row}, column {col} ({bad.sum()} such "
+                             f"values)")
+    return tf.constant(array)
+
+
+def check_int(value, name, minimum, maximum=None):
+    """An int in [minimum, maximum]; bools and floats are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else \
+            f"between {minimum} and {maximum}"
+        raise ValueError(f"{name}={value} should be {bound}")
+    return int(value)
+
+
+def check_number(value, name, minimum):
+    """A real number >= minimum, as a float (NaN is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float,
+                                                         np.number)):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    if not value >= minimum:   # also catches NaN
+        raise ValueError(f"{name}={value} should be >= {minimum}")
+    return float(value)
+
+
+def check_n_clusters(n_clusters, n_samples):
+    """An int in [1, n_samples]."""
+    if isinstance(n_clusters, (int, np.integer)) and not isinstance(
+            n_clusters, bool) and n_clusters > n_samples:
+        raise ValueError(f"n_samples={n_samples} should be >= "
+                         f"n_clusters={n_clusters}")
+    return check_int(n_clusters, "n_clusters", 1)
+
+
+def check_centroids(centroids, samples, name="centroids", n_clusters=None):
+    """Centroids with the samples' features (and n_clusters rows, if given),
+    finite, in the samples' dtype."""
+    centroids = check_samples(centroids, name)
+    if centroids.shape[1] != samples.shape[1]:
+        raise ValueError(f"{name} must have the samples' {samples.shape[1]} "
+                         f"features; got shape {tuple(centroids.shape)}")
+    if n_clusters is not None and centroids.shape[0] != n_clusters:
+        raise ValueError(f"{name} must have n_clusters={n_clusters} rows; "
+                         f"got shape {tuple(centroids.shape)}")
+    return tf.cast(centroids, samples.dtype)
+
+
+def check_labels(labels, n_samples, n_clusters, name="labels"):
+    """One integer label per sample, each in [0, n_clusters), as int32."""
+    array = np.asarray(labels)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must be integers; got dtype {array.dtype}")
+    if array.shape != (n_samples,):
+        raise ValueError(f"{name} must have one entry per sample, shape "
+                         f"({n_samples},); got shape {array.shape}")
+    if array.min() < 0 or array.max() >= n_clusters:
+        raise ValueError(f"{name} must be in [0, {n_clusters}); got values "
+                         f"from {array.min()} to {array.max()}")
+    return tf.constant(array, tf.int32)
+
+
+def check_init(init, samples, n_clusters):
+    """A name from INIT_METHODS, kept as it is, or starting centroids as a
+    tensor of shape (n_clusters, n_features) in the samples' dtype."""
+    if isinstance(init, str):
+        if init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS} or an "
+                             f"array of centroids; got {init!r}")
+        return init
+    return check_centroids(init, samples, "init", n_clusters)
+
+
+def check_dataset(dataset):
+    """A Dataset of numeric batches (batch_size, n_features), cast to
+    float32 (if it is float32) or float64. Its values are checked as they
+    stream, by `stream.scan`."""
+    spec = dataset.element_spec
+    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2 \
+            or not (spec.dtype.is_floating or spec.dtype.is_integer):
+        raise TypeError(f"samples as a Dataset must yield numeric batches "
+                        f"of shape (batch_size, n_features); its elements "
+                        f"are {spec}")
+    dtype = tf.float32 if spec.dtype == tf.float32 else tf.float64
+    return dataset.map(lambda batch: tf.cast(batch, dtype))
+
+
+def check_arguments(samples, **arguments):
+    """Check a lesson function's arguments in one call.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    **arguments
+        Any of: n_clusters (int), centroids (array-like of shape
+        (n_clusters, n_features)), labels (array-like of shape (n_samples,),
+        ints in [0, n_clusters)), previous_centroids (as centroids, or None).
+        Labels are checked against n_clusters, or else against the number
+        of centroids.
+
+    Returns
+    -------
+    tuple
+        The samples checked (`check_samples`), then each other argument
+        checked, in the order they were given.
+    """
+    samples = check_samples(samples)
+    checked = {}
+    if "n_clusters" in arguments:
+        checked["n_clusters"] = check_n_clusters(arguments["n_clusters"],
+                                                 len(samples))
+    n_clusters = checked.get("n_clusters")
+    for name in ("centroids", "previous_centroids"):
+        if arguments.get(name) is not None:
+            checked[name] = check_centroids(arguments[name], samples, name,
+                                            n_clusters)
+            n_clusters = checked[name].shape[0]
+        elif name in arguments:
+            checked[name] = None
+    if "labels" in arguments:
+        checked["labels"] = check_labels(arguments["labels"], len(samples),
+                                         n_clusters)
+    unknown = set(arguments) - set(checked)
+    if unknown:
+        raise TypeError(f"check_arguments got unknown arguments "
+                        f"{sorted(unknown)}")
+    return (samples, *(checked[name] for name in arguments))

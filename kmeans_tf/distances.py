@@ -1,0 +1,121 @@
+"""Nearest-centroid assignment in bounded memory.
+
+The lesson computes every sample-to-centroid difference at once, an
+(n_samples, n_clusters, n_features) tensor: k times the size of the data.
+Here the samples are centred, cut into chunks of equal size, and assigned
+one chunk at a time, so the extra memory stays near CHUNK_BYTES however
+many samples there are. Within a chunk the distances come
+
+- from plain differences, (n_clusters, n_features, chunk_size), when there
+  are at most DIRECT_MAX_FEATURES features: a matrix product would have too
+  little work per element to be fast; or
+- from the expanded square, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c
+  for all pairs is one matrix product, and ||x||² is the same for every
+  centroid, so the argmin leaves it out.
+
+Everything here assumes checked input (see `checks`).
+"""
+from ._tensorflow import tf
+
+# Extra memory one chunk of the assignment step may use: the distances of a
+# chunk of samples to every centroid.
+CHUNK_BYTES = 32 * 2**20
+# Up to this many features, distances come from plain differences; above,
+# from a matrix product.
+DIRECT_MAX_FEATURES = 4
+# Below this many values (n_samples * n_features), compiling with XLA costs
+# more time than it saves.
+XLA_MIN_VALUES = 200_000
+
+
+def assign(samples, centroids):
+    """Index of the nearest centroid for every sample: (n_samples,) int32.
+
+    samples (n, d) and centroids (k, d) are checked, in the same dtype.
+    """
+    chunks, centre, _, _ = centred_chunks(samples, centroids.shape[0])
+    direct = direct_form(samples.shape[1])
+    return assign_chunks(chunks, centroids - centre,
+                         direct)[:samples.shape[0]]
+
+
+def centred_chunks(samples, n_clusters):
+    """Centre the samples and cut them into chunks, in one pass.
+
+    Returns chunks (n_chunks, chunk_size, n_features), padded with zero rows
+    that the loops leave out by their index (>= n_samples); the centre
+    (n_features,); the mean per-feature variance; and the sum of squares of
+    the centred samples (float64). A chunk is as many samples as keep its
+    block of distances to every centroid within CHUNK_BYTES; the chunks are
+    of equal size, so there is little padding. Centring costs nothing
+    (k-means does not change under a shift) and keeps the expanded formula
+    accurate for data far from the origin.
+    """
+    n, n_features = samples.shape
+    per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
+    n_chunks = -(-n // max(1, CHUNK_BYTES // (samples.dtype.size
+                                               * per_sample)))
+    chunk_size = -(-n // n_chunks)
+    # Small data (the lessons') run eagerly: compiling would cost more.
+    prepare = (_centre_and_pad_xla if n * n_features >= XLA_MIN_VALUES
+               else _centre_and_pad)
+    return prepare(samples, n_chunks, chunk_size)
+
+
+def _centre_and_pad(samples, n_chunks, chunk_size):
+    """See centred_chunks; under XLA these steps fuse into few passes."""
+    centre, variance = tf.nn.moments(samples, axes=[0])
+    centred = samples - centre
+    padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
+                              [0, 0]])
+    return (tf.reshape(padded, (n_chunks, chunk_size, samples.shape[1])),
+            centre, tf.reduce_mean(variance),
+            tf.reduce_sum(tf.cast(centred, tf.float64) ** 2))
+
+
+_centre_and_pad_xla = tf.function(_centre_and_pad, jit_compile=True)
+
+
+def direct_form(n_features):
+    """Whether distances come from differences rather than a product."""
+    return n_features <= DIRECT_MAX_FEATURES
+
+
+def nearest(x, centroids, direct):
+    """Index of the nearest centroid for each row of a chunk x (m, d): (m,).
+
+    `direct` (a Python bool, see direct_form) picks the formula.
+    """
+    if direct:
+        # Samples along the last axis: the argmin over clusters (axis 0)
+        # then runs across many samples at once.
+        x_t = tf.transpose(x)                                     # (d, m)
+        distances = tf.reduce_sum(
+            (x_t[tf.newaxis] - centroids[:, :, tf.newaxis]) ** 2,
+            axis=1)                                               # (k, m)
+        return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
+    centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
+    partial = centroid_sq - 2 * tf.matmul(x, centroids,
+                                          transpose_b=True)       # (m, k)
+    return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
+
+
+def assign_chunks(chunks, centroids, direct):
+    """Nearest centroid for every row of chunks: (n_chunks * chunk_size,).
+
+    chunks: (n_chunks, chunk_size, d); centroids: (k, d). `tf.map_fn` runs
+    one chunk at a time, so only one chunk's distances exist at once.
+    """
+    labels = tf.map_fn(lambda x: nearest(x, centroids, direct), chunks,
+                       fn_output_signature=tf.int32)
+    return tf.reshape(labels, [-1])
+
+
+def squared_distances(samples, centroids, labels):
+    """Squared distance of each sample to its own centroid: (n,).
+
+    Computed from the differences, exactly; under XLA the gather, subtract
+    and sum fuse into one pass, so no (n, d) copy is made.
+    """
+    return tf.reduce_sum((samples - tf.gather(centroids, labels)) ** 2,
+                         axis=1)

@@ -1,0 +1,132 @@
+"""Lloyd's algorithm in memory: the whole loop in one compiled graph.
+
+`run` takes centred, chunked samples (`distances.centred_chunks`) and a
+start, and iterates assign -> sums -> means inside one `tf.while_loop`, so
+no Python runs between iterations. It is compiled twice: with XLA for large
+data, where fusing the steps pays, and as a plain graph for small data,
+where compiling would cost more than it saves. Everything here assumes
+checked input.
+"""
+import time
+
+from ._tensorflow import tf
+from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
+                        squared_distances)
+from .stats import cluster_sums, inertia_from_sums, means_or_keep, \
+    relocate_empty
+
+# Why a run stopped, by its stop code; 0 means it is still running.
+STOP_REASONS = ("reached max_iter", "no label changed",
+                "centroids moved less than tol")
+# With a progress callback, `run` reports after bursts of about this long.
+PROGRESS_SECONDS = 0.5
+
+
+def stop_code(settled, shift, threshold):
+    """The one stop rule: 1 when nothing changed any more, 2 when the
+    centroids' summed squared shift is at most threshold, else 0."""
+    return tf.where(settled, 1, tf.where(shift <= threshold, 2, 0))
+
+
+def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
+        progress=None):
+    """Lloyd's iterations from `centroids`, all in centred coordinates.
+
+    Without `progress`, all iterations run in one compiled call. With it,
+    they run in bursts of about PROGRESS_SECONDS, and progress(n_iter,
+    max_iter, inertia, shift) is called after each burst.
+
+    Returns
+    -------
+    tuple (centroids (k, d), labels (n,), inertia, n_iter, stop code,
+    inertia history (n_iter,), shift history (n_iter,)), NumPy values.
+    """
+    xla = n * chunks.shape[-1] >= XLA_MIN_VALUES
+    loop, final = _COMPILED[xla]
+    direct = direct_form(chunks.shape[-1])
+    n_rows = chunks.shape[0] * chunks.shape[1]
+    labels = -tf.ones((n_rows,), tf.int32)
+    history = tf.zeros((2, max(max_iter, 1)), chunks.dtype)
+    threshold = tf.constant(threshold, chunks.dtype)
+    i, stop, burst = 0, 0, max_iter if progress is None else 1
+    while i < max_iter and stop == 0:
+        started = time.perf_counter()
+        until = min(i + burst, max_iter)
+        next_i, centroids, labels, stop, history = loop(
+            chunks, tf.constant(n), sum_of_squares, centroids, labels,
+            tf.constant(i), tf.constant(until), threshold, history, direct)
+        next_i, stop = int(next_i), int(stop)
+        if progress is not None:
+            progress(next_i, max_iter, float(history[0, next_i - 1]),
+                     float(history[1, next_i - 1]))
+            seconds_each = (time.perf_counter() - started) / (next_i - i)
+            burst = max(1, int(PROGRESS_SECONDS / seconds_each))
+        i = next_i
+    labels, inertia = final(chunks, tf.constant(n), centroids, direct)
+    return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
+            history[0, :i].numpy(), history[1, :i].numpy())
+
+
+def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
+    """One Lloyd iteration. Returns labels, inertia and new centroids.
+
+    The inertia is that of `centroids`, the ones the samples were assigned
+    to. A cluster left empty takes the sample farthest from its centroid.
+    """
+    k = tf.shape(centroids)[0]
+    labels = assign_chunks(chunks, centroids, direct)
+    padding = tf.range(tf.shape(labels)[0]) >= n
+    sums, counts = cluster_sums(flat, tf.where(padding, k, labels), k)
+    inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
+    sums, counts = tf.cond(
+        tf.reduce_any(counts == 0),
+        lambda: relocate_empty(flat, n, centroids, labels, sums, counts),
+        lambda: (sums, counts))
+    return labels, inertia, means_or_keep(sums, counts, centroids)
+
+
+def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
+                threshold, history, direct):
+    """Lloyd's iterations i, i+1, ... until-1 in one graph.
+
+    `labels` are the previous iteration's (-1 before the first). `history`,
+    of shape (2, max_iter), gets each iteration's inertia and shift. Returns
+    the next i, the centroids and labels, the stop code (see stop_code) and
+    the history.
+    """
+    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))       # a view
+
+    def not_done(i, centroids, labels, stop, history):
+        return tf.logical_and(i < until, stop == 0)
+
+    def iterate(i, centroids, old_labels, stop, history):
+        labels, inertia, new_centroids = _lloyd_step(
+            flat, chunks, n, centroids, sum_of_squares, direct)
+        shift = tf.reduce_sum((new_centroids - centroids) ** 2)
+        stop = stop_code(tf.reduce_all(labels == old_labels), shift,
+                         threshold)
+        history = tf.tensor_scatter_nd_update(
+            history, [[0, i], [1, i]],
+            tf.stack([tf.cast(inertia, shift.dtype), shift]))
+        return i + 1, new_centroids, labels, stop, history
+
+    return tf.while_loop(not_done, iterate,
+                         (i, centroids, labels, tf.constant(0), history))
+
+
+def _final_assignment(chunks, n, centroids, direct):
+    """Labels for the final centroids, and their inertia."""
+    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))
+    labels = assign_chunks(chunks, centroids, direct)
+    return labels, tf.reduce_sum(squared_distances(flat, centroids,
+                                                   labels)[:n])
+
+
+# Each compiled twice: with XLA for large data, as a plain graph for small.
+# reduce_retracing: one trace serves all shapes (XLA still compiles each
+# shape once, and caches it).
+_COMPILED = {
+    xla: (tf.function(_lloyd_loop, jit_compile=xla, reduce_retracing=True),
+          tf.function(_final_assignment, jit_compile=xla,
+                      reduce_retracing=True))
+    for xla in (True, False)}

@@ -1,0 +1,67 @@
+"""Per-cluster statistics: sums and counts, means, inertia, empty clusters.
+
+Lloyd's update needs only, for each cluster, the sum of its samples and how
+many there are; everything else (the new centroids, the inertia, what an
+all-reduce sends between devices) is made from those. They are computed in
+one place, `cluster_sums`. Everything here assumes checked input.
+"""
+from ._tensorflow import tf
+from .distances import squared_distances
+
+
+def cluster_sums(samples, labels, n_clusters):
+    """Per-cluster sums (k, d), in the samples' dtype, and counts (k,) int32.
+
+    `tf.math.unsorted_segment_sum` adds the rows that share a label, for all
+    clusters in one op. A label equal to n_clusters marks a row to leave out
+    (padding, or a sample that stays where it is): it goes to an extra
+    segment, which is dropped.
+    """
+    sums = tf.math.unsorted_segment_sum(samples, labels, n_clusters + 1)
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(labels), labels,
+                                          n_clusters + 1)
+    return sums[:n_clusters], counts[:n_clusters]
+
+
+def means_or_keep(sums, counts, fallback):
+    """sums / counts per cluster; where a count is 0, the fallback row."""
+    counts = tf.cast(counts, sums.dtype)[:, tf.newaxis]
+    return tf.where(counts > 0, sums / tf.maximum(counts, 1), fallback)
+
+
+def inertia_from_sums(sum_of_squares, centroids, sums, counts):
+    """Inertia of an assignment, from the per-cluster sums alone.
+
+    sum over samples of ||x - c||² = sum ||x||² - 2 sum_j c_j·S_j
+    + sum_j n_j ||c_j||², with S_j and n_j the sum and count of cluster j:
+    (k, d) work instead of a pass over the data. It subtracts large
+    numbers, so it is done in float64.
+    """
+    c, s = tf.cast(centroids, tf.float64), tf.cast(sums, tf.float64)
+    n_j = tf.cast(counts, tf.float64)
+    return (sum_of_squares - 2 * tf.reduce_sum(c * s)
+            + tf.reduce_sum(n_j * tf.reduce_sum(c ** 2, axis=1)))
+
+
+def relocate_empty(samples, n, centroids, labels, sums, counts):
+    """Give each empty cluster one of the samples farthest from its centroid.
+
+    The i-th empty cluster (in index order) takes the i-th farthest sample,
+    which leaves the cluster it was in: scikit-learn's rule, so from the
+    same start the two agree. Rows from n on are padding and never move.
+    Returns the corrected sums and counts.
+    """
+    k = tf.shape(sums)[0]
+    empty = counts == 0
+    distances = squared_distances(samples, centroids, labels)
+    distances = tf.where(tf.range(tf.shape(labels)[0]) < n, distances, -1)
+    farthest = tf.math.top_k(distances, k=k).indices               # (k,)
+    rank = tf.maximum(tf.cumsum(tf.cast(empty, tf.int32)) - 1, 0)
+    donors = tf.gather(farthest, rank)         # a sample for each cluster
+    moved = tf.gather(samples, donors)                               # (k, d)
+    losers = tf.where(empty, tf.gather(labels, donors), k)
+    lost_sums, lost_counts = cluster_sums(moved, losers, k)
+    sums = tf.where(empty[:, tf.newaxis], moved, sums - lost_sums)
+    counts = tf.where(empty, tf.ones_like(counts),
+                      counts - tf.cast(lost_counts, counts.dtype))
+    return sums, counts

@@ -1,0 +1,189 @@
+"""k-means over a tf.data stream, under tf.distribute, and in mini-batches.
+
+A stream is never held in memory: each Lloyd iteration is one exact pass
+over it, in which every batch is assigned and its per-cluster sums and
+counts are added up (`epoch_statistics`). Under a `tf.distribute.Strategy`
+each replica takes its share of every batch and one all-reduce adds the
+replicas' statistics. Everything here assumes checked input: batches of
+(batch_size, n_features) in float32 or float64 (`checks.check_dataset`),
+centroids in centred coordinates.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from ._tensorflow import tf
+from .distances import direct_form, nearest, squared_distances
+from .lloyd import stop_code
+from .stats import cluster_sums, means_or_keep, relocate_empty
+
+# Rows kept from a stream, in its first pass, to choose the start from.
+INIT_SAMPLE_SIZE = 10_000
+
+
+class Scan(NamedTuple):
+    """What one pass over a stream tells: its size, its centre (n_features,),
+    its mean per-feature variance, and a seeded sample of its rows."""
+    n: int
+    centre: tf.Tensor
+    variance: float
+    sample: tf.Tensor
+
+
+def scan(dataset, seed):
+    """One pass: count the samples, their mean and variance (in float64),
+    check every value is finite, and keep a seeded uniform sample of
+    INIT_SAMPLE_SIZE rows (each row gets a random key; the rows with the
+    smallest keys are kept)."""
+    rng = np.random.default_rng(seed)
+    n, total, squares, kept, keys = 0, 0.0, 0.0, None, None
+    for index, batch in enumerate(dataset.as_numpy_iterator()):
+        if not np.isfinite(batch).all():
+            raise ValueError(f"samples must be finite; batch {index} of the "
+                             f"Dataset holds NaN or infinity")
+        wide = batch.astype(np.float64)
+        n, total = n + len(batch), total + wide.sum(axis=0)
+        squares = squares + (wide ** 2).sum(axis=0)
+        kept = batch if kept is None else np.concatenate([kept, batch])
+        keys = np.concatenate([keys if keys is not None else [],
+                               rng.random(len(batch))])
+        smallest = np.argsort(keys)[:INIT_SAMPLE_SIZE]
+        kept, keys = kept[smallest], keys[smallest]
+    if n == 0:
+        raise ValueError("samples must not be empty; the Dataset yielded no "
+                         "rows")
+    mean = total / n
+    centre = tf.constant(mean, dataset.element_spec.dtype)
+    variance = float(np.mean(squares / n - mean ** 2))
+    return Scan(n, centre, variance, tf.constant(kept))
+
+
+def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
+          progress=None):
+    """Lloyd's iterations over a stream, from centred `centroids`.
+
+    Exact Lloyd, as in memory: it stops when the centroids do not move at
+    all (no label changed), or move by at most `threshold`, or at max_iter.
+    Returns the same tuple as `lloyd.run`.
+    """
+    inertias, shifts, stop = [], [], 0
+    while len(shifts) < max_iter and stop == 0:
+        sums, counts, inertia = epoch_statistics(dataset, centroids, centre,
+                                                 strategy)
+        if tf.reduce_any(counts == 0):
+            sums, counts = _relocate_empty(dataset, centroids, centre, sums,
+                                           counts)
+        new = means_or_keep(sums, counts, tf.cast(centroids, tf.float64))
+        new = tf.cast(new, centroids.dtype)
+        shift = float(tf.reduce_sum((new - centroids) ** 2))
+        centroids = new
+        inertias.append(float(inertia))
+        shifts.append(shift)
+        stop = int(stop_code(shift == 0, shift, threshold))
+        if progress is not None:
+            progress(len(shifts), max_iter, inertias[-1], shift)
+    labels, inertia = labels_and_inertia(dataset, centroids, centre)
+    return (centroids.numpy(), labels, inertia, len(shifts), stop,
+            np.array(inertias), np.array(shifts))
+
+
+@tf.function
+def epoch_statistics(dataset, centroids, centre, strategy):
+    """One pass: per-cluster sums (k, d), counts (k,) and inertia, float64.
+
+    Every worker reads every batch; within a batch, replica r of R takes
+    rows r, r+R, r+2R, ... (`_replica_statistics`), and `strategy.reduce`
+    adds the replicas' results together. That reduce is the all-reduce: on
+    several GPUs or machines it is the one step that communicates, one
+    vector of k * d + k + 1 numbers per batch.
+    """
+    k, d = centroids.shape
+    total = tf.zeros((k * d + k + 1,), tf.float64)
+    for batch in dataset:
+        per_replica = strategy.run(_replica_statistics,
+                                   args=(batch, centroids, centre))
+        total += strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica,
+                                 axis=None)
+    return tf.reshape(total[:k * d], (k, d)), total[k * d:-1], total[-1]
+
+
+def _replica_statistics(batch, centroids, centre):
+    """This replica's share of a batch: per-cluster sums and counts, and
+    its inertia, packed in one float64 vector for one all-reduce."""
+    context = tf.distribute.get_replica_context()
+    mine = batch[context.replica_id_in_sync_group::
+                 context.num_replicas_in_sync]
+    x, labels, distances = assign_batch(mine, centroids, centre)
+    sums, counts = cluster_sums(tf.cast(x, tf.float64), labels,
+                                centroids.shape[0])
+    inertia = tf.reduce_sum(tf.cast(distances, tf.float64))
+    return tf.concat([tf.reshape(sums, [-1]), tf.cast(counts, tf.float64),
+                      inertia[tf.newaxis]], axis=0)
+
+
+def assign_batch(batch, centroids, centre):
+    """A batch of a stream, centred; its labels; their squared distances."""
+    x = batch - centre
+    labels = nearest(x, centroids, direct_form(centroids.shape[1]))
+    return x, labels, squared_distances(x, centroids, labels)
+
+
+def _relocate_empty(dataset, centroids, centre, sums, counts):
+    """The empty-cluster rule of `stats.relocate_empty`, over a stream.
+
+    A second pass keeps the k samples farthest from their centroids, with
+    their labels; `stats.relocate_empty` then applies the in-memory rule to
+    those k rows (the farthest k are all it ever takes from).
+    """
+    k, d = centroids.shape
+    far_distances, far_rows = np.zeros(0), np.zeros((0, d))
+    far_labels = np.zeros(0, np.int32)
+    for batch in dataset:
+        x, labels, distances = assign_batch(batch, centroids, centre)
+        far_distances = np.concatenate([far_distances, distances.numpy()])
+        far_rows = np.concatenate([far_rows, x.numpy()])
+        far_labels = np.concatenate([far_labels, labels.numpy()])
+        order = np.argsort(-far_distances, kind="stable")[:k]
+        far_distances, far_rows = far_distances[order], far_rows[order]
+        far_labels = far_labels[order]
+    return relocate_empty(tf.constant(far_rows), k,
+                          tf.cast(centroids, tf.float64),
+                          tf.constant(far_labels), sums, counts)
+
+
+def labels_and_inertia(dataset, centroids, centre):
+    """Labels (n,) of every sample in stream order, and the inertia."""
+    labels, inertia = [], 0.0
+    for batch in dataset:
+        _, batch_labels, distances = assign_batch(batch, centroids, centre)
+        inertia += float(tf.reduce_sum(tf.cast(distances, tf.float64)))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(labels), inertia
+
+
+def minibatch(steps, dataset, centre, centroids, max_steps):
+    """Mini-batch k-means: max_steps batches taken from `steps` (a Dataset
+    of batches, shuffled for array input), then labels and inertia from one
+    pass over `dataset` in the samples' order. Returns the tuple of
+    `lloyd.run`, with stop code 0 (it runs all its steps)."""
+    weights = tf.zeros((centroids.shape[0],), centroids.dtype)
+    for batch in steps.repeat().take(max_steps):
+        centroids, weights = _minibatch_step(batch, centroids, weights,
+                                             centre)
+    labels, inertia = labels_and_inertia(dataset, centroids, centre)
+    return (centroids.numpy(), labels, inertia, max_steps, 0, np.zeros(0),
+            np.zeros(0))
+
+
+@tf.function
+def _minibatch_step(batch, centroids, weights, centre):
+    """One mini-batch update, scikit-learn's rule: each centroid moves
+    toward its batch members, c <- (c * w + batch_sum) / (w + batch_count),
+    w the samples it has seen so far."""
+    x, labels, _ = assign_batch(batch, centroids, centre)
+    sums, counts = cluster_sums(x, labels, centroids.shape[0])
+    counts = tf.cast(counts, x.dtype)
+    new_weights = weights + counts
+    moved = ((centroids * weights[:, tf.newaxis] + sums)
+             / tf.maximum(new_weights, 1)[:, tf.newaxis])
+    return tf.where(counts[:, tf.newaxis] > 0, moved, centroids), new_weights
