@@ -15,9 +15,11 @@ test: $(VENV)/.dev
 # Redraw the README's pictures in docs/ with every lesson script, headless.
 pictures: $(VENV)/.runtime
 	for script in generate_samples initialise update_step iterate converge \
-	        choose_k quantize distributed; do \
+	        quantize distributed; do \
 	    $(BIN)/python $$script.py --centroid-seed 7 --save docs/$$script.png || exit 1; \
 	done
+	$(BIN)/python choose_k.py --n-clusters 4 --seed 1 --max-k 7 \
+	    --centroid-seed 7 --save docs/choose_k.png
 	$(BIN)/python animate.py --centroid-seed 7 --save docs/animate.gif
 	$(BIN)/python cluster_file.py docs/example_data.csv --n-clusters 4 \
 	    --centroid-seed 7 --save docs/cluster_file.png

@@ -11,11 +11,11 @@ sample changes cluster, or --max-iter steps.
 import cli
 
 lesson = cli.parser(__doc__)
-lesson.add_argument("--max-iter", type=cli.positive_int, default=20,
+lesson.add_argument("--max-iter", type=cli.int_at_least(1, 1000), default=20,
                     help="at most this many steps (default: %(default)s)")
-lesson.add_argument("--interval", type=cli.positive_int, default=700,
+lesson.add_argument("--interval", type=cli.int_at_least(1, 60_000), default=700,
                     help="milliseconds per frame (default: %(default)s)")
-args = cli.parse_args(__doc__, lesson)
+args = cli.parse_args(lesson)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.animation import FuncAnimation  # noqa: E402
@@ -32,7 +32,7 @@ frames = [(centroids.numpy(), fn.assign_to_nearest(samples, centroids))]
 for step in range(args.max_iter):
     labels = frames[-1][1]
     centroids = fn.update_centroids(samples, labels, args.n_clusters,
-                                    centroids)
+                                    previous_centroids=centroids)
     new_labels = fn.assign_to_nearest(samples, centroids)
     frames.append((centroids.numpy(), new_labels))
     if np.array_equal(new_labels, labels):

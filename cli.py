@@ -4,6 +4,7 @@ Nothing here imports TensorFlow, so `--help` answers at once; a script
 imports `functions` (and with it TensorFlow) only after its arguments parse.
 """
 import argparse
+import math
 import os
 import random
 import sys
@@ -11,17 +12,50 @@ import sys
 # The lesson's data: 3 blobs of 500 samples in 2 features, spread by 70.
 DEFAULTS = dict(n_clusters=3, n_samples_per_cluster=500, n_features=2,
                 embiggen_factor=70.0, seed=700)
+# Seeds are whole numbers in [0, SEED_LIMIT): what every random source takes.
+SEED_LIMIT = 2**32
+# The lessons' broadcast, (n_samples, n_clusters, n_features), at most this
+# many values (400 MB of float32).
+MAX_BROADCAST_VALUES = 10**8
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1, with a message naming the value."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} should be >= 1")
-    return value
+def int_at_least(minimum, maximum=None):
+    """argparse type: an integer in [minimum, maximum], with a message
+    naming the value."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = (f">= {minimum}" if maximum is None
+                     else f"between {minimum} and {maximum}")
+            raise argparse.ArgumentTypeError(f"{value} should be {bound}")
+        return value
+    return parse
+
+
+def float_at_least(minimum, strictly=False, maximum=math.inf):
+    """argparse type: a finite number >= minimum (> minimum if strictly),
+    and at most maximum."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        if not math.isfinite(value) or value < minimum or value > maximum \
+                or (strictly and value == minimum):
+            relation = ">" if strictly else ">="
+            upper = f" and <= {maximum:g}" if maximum < math.inf else ""
+            raise argparse.ArgumentTypeError(
+                f"{text} should be a finite number {relation} {minimum}"
+                f"{upper}")
+        return value
+    return parse
+
+
+positive_int = int_at_least(1)
+seed_int = int_at_least(0, SEED_LIMIT - 1)
 
 
 def base_parser(doc):
@@ -31,7 +65,7 @@ def base_parser(doc):
     """
     lesson = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    lesson.add_argument("--centroid-seed", type=int, default=None,
+    lesson.add_argument("--centroid-seed", type=seed_int, default=None,
                         help="seed for the initial centroids; without it "
                              "they differ per run, and the seed used is "
                              "printed so you can repeat a run")
@@ -59,30 +93,46 @@ def parser(doc):
                       default=DEFAULTS["n_features"],
                       help="features per sample; plots show the first two "
                            "(default: %(default)s)")
-    data.add_argument("--embiggen-factor", type=float,
+    data.add_argument("--embiggen-factor", type=float_at_least(0, True, 1e9),
                       default=DEFAULTS["embiggen_factor"],
                       help="true centroids are uniform in [-f/2, f/2) per "
                            "feature (default: %(default)s)")
-    data.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+    data.add_argument("--seed", type=seed_int, default=DEFAULTS["seed"],
                       help="seed for the generated data (default: "
                            "%(default)s)")
     return lesson
 
 
-def parse_args(doc, lesson=None, argv=None):
-    """Parse the command line, then choose a matplotlib backend.
+def parse_args(lesson, argv=None):
+    """Parse the command line with the parser `lesson`, then choose a
+    matplotlib backend.
 
     Without a display (or with --save) matplotlib draws off-screen, so no
     script ever waits on or fails for a missing window.
     """
-    lesson = lesson or parser(doc)
     args = lesson.parse_args(argv)
+    _check_data_size(lesson, args)
     if args.save or not has_display():
         import matplotlib
         matplotlib.use("Agg")
     if args.save:
         _check_save_path(lesson, args.save)
     return args
+
+
+def _check_data_size(lesson, args):
+    """Refuse generated data whose lesson broadcast, an (n_samples,
+    n_clusters, n_features) tensor, would not fit in memory."""
+    if not hasattr(args, "n_samples_per_cluster"):
+        return
+    size = (args.n_clusters ** 2 * args.n_samples_per_cluster
+            * args.n_features)
+    if size > MAX_BROADCAST_VALUES:
+        lesson.error(f"--n-clusters {args.n_clusters} x "
+                     f"--n-samples-per-cluster {args.n_samples_per_cluster}"
+                     f" x --n-features {args.n_features}: the lessons' "
+                     f"broadcast would hold {size:,} values, more than "
+                     f"{MAX_BROADCAST_VALUES:,}; choose fewer")
 
 
 def _check_save_path(lesson, path):

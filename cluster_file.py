@@ -1,4 +1,4 @@
-"""Cluster your own data: k-means on a CSV or .npy file.
+"""Lesson 9: cluster your own data, k-means on a CSV or .npy file.
 
 Reads DATA (a CSV of numbers with an optional header row, or a NumPy .npy
 file; one sample per row), runs k-means++ k-means, writes one label per
@@ -18,13 +18,13 @@ lesson.add_argument("--labels-out", metavar="LABELS.csv",
                     help="write each row's cluster, one per line")
 lesson.add_argument("--centroids-out", metavar="C.csv",
                     help="write the centroids, one per line")
-lesson.add_argument("--n-init", type=cli.positive_int, default=1,
+lesson.add_argument("--n-init", type=cli.int_at_least(1, 1000), default=1,
                     help="k-means runs from different starts; the best is "
                          "kept (default: %(default)s)")
-lesson.add_argument("--max-iter", type=cli.positive_int, default=300,
+lesson.add_argument("--max-iter", type=cli.int_at_least(0, 10**6), default=300,
                     help="iterations at most (default: %(default)s)")
 lesson.epilog = "The plot (first two columns) is drawn only with --save."
-args = cli.parse_args(__doc__, lesson)
+args = cli.parse_args(lesson)
 import csv  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -139,10 +139,15 @@ print(f"{args.data}: {samples.shape[0]} rows, {samples.shape[1]} columns")
 import functions as fn  # noqa: E402  (TensorFlow loads after the checks)
 
 started = time.perf_counter()
+first_report = None
 
 
 def progress(n_iter, max_iter, inertia, shift):
-    if time.perf_counter() - started > 1:
+    # The first report comes after tracing and compiling; only a run still
+    # going a second after it is long enough to want progress lines.
+    global first_report
+    first_report = first_report or time.perf_counter()
+    if time.perf_counter() - first_report > 1:
         print(f"  iteration {n_iter}/{max_iter}: inertia {inertia:.6g}, "
               f"centroids moved {shift:.3g}", file=sys.stderr, flush=True)
 
@@ -176,4 +181,6 @@ if args.save:
                               labels=result.labels[shown],
                               title=f"{os.path.basename(args.data)}: "
                                     f"{args.n_clusters} clusters")
+    if header and len(header) >= 2:
+        figure.axes[0].set(xlabel=header[0], ylabel=header[1])
     cli.show_or_save(figure, args, __file__)

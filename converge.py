@@ -1,53 +1,84 @@
 """Lesson 5: run k-means until it converges, from two kinds of start.
 
 Instead of a fixed 10 iterations, `kmeans` stops when no sample changes
-cluster, or when the centroids move less than a tolerance. We run it from
-the lesson's random start and from k-means++, which spreads the initial
-centroids out, and compare how fast each settles and how low the inertia
-(total squared distance of samples to their centroids) ends.
+cluster (or, with --tol, when the centroids move less than a tolerance).
+We run it from the lesson's random start and from k-means++, which picks
+each next centroid far from those already chosen. Both run to the end
+(--tol 0 by default), so their final inertias compare fairly.
+
+Why k-means++ helps: a random start can put two centroids in one blob and
+none in another, and the steps cannot undo that, so the run ends in a
+worse clustering (a local minimum). Spreading the start out makes that
+rare, and the run usually needs fewer steps. One start proves little, so
+the lesson also runs --n-starts seeds of each and counts.
 
     python converge.py --centroid-seed 3 --n-clusters 5
 """
 import cli
 
 lesson = cli.parser(__doc__)
-lesson.add_argument("--max-iter", type=int, default=300,
+lesson.add_argument("--max-iter", type=cli.int_at_least(0, 10**6), default=300,
                     help="stop after this many iterations at the latest "
                          "(default: %(default)s)")
-lesson.add_argument("--tol", type=float, default=1e-4,
-                    help="stop when the centroids' squared movement is at "
-                         "most tol x the mean feature variance (default: "
+lesson.add_argument("--tol", type=cli.float_at_least(0), default=0.0,
+                    help="also stop when the centroids' squared movement "
+                         "is at most tol x the mean feature variance; "
+                         "scikit-learn's default is 1e-4 (default: "
+                         "%(default)s, run until no label changes)")
+lesson.add_argument("--n-starts", type=cli.int_at_least(1, 1000), default=20,
+                    help="seeds of each start to compare (default: "
                          "%(default)s)")
-args = cli.parse_args(__doc__, lesson)
+args = cli.parse_args(lesson)
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% The lesson's samples
 samples = cli.lesson_samples(args)
 seed = cli.centroid_seed(args)
 
-# %% k-means to convergence, from each kind of start
+# %% k-means to convergence, from each kind of start, with this seed
+# The inertia column is that of the centroids after each step, as in
+# iterate.py; with init="random", kmeans starts where iterate.py starts.
 runs = {}
 for init in ["random", "k-means++"]:
     result = fn.kmeans(samples, args.n_clusters, init=init, seed=seed,
                        max_iter=args.max_iter, tol=args.tol)
     runs[init] = result
-    print(f"\nstart: {init}\nstep  movement   inertia")
-    for step, (inertia, movement) in enumerate(
-            zip(result.inertia_history, result.shift_history), start=1):
-        print(f"{step:4d}  {movement:8.3f}  {inertia:9.1f}")
-    print(f"stopped after {result.n_iter} iterations: {result.stop_reason}; "
-          f"final inertia {result.inertia:.1f}")
+    inertias = [*result.inertia_history, result.inertia]   # steps 0..n_iter
+    print(f"\nstart: {init}\nstep    inertia  moved (squared, summed)")
+    for step, inertia in enumerate(inertias):
+        moved = (f"{result.shift_history[step - 1]:9.3f}" if step else "")
+        print(f"{step:4d}  {inertia:9.1f}  {moved}")
+    print(f"stopped after {result.n_iter} iterations: {result.stop_reason}")
+
+# %% Many seeds of each start: how often does each reach the best clustering?
+print(f"\nover {args.n_starts} seeds ({seed} to {seed + args.n_starts - 1}):")
+finals = {init: [fn.kmeans(samples, args.n_clusters, init=init, seed=s,
+                           max_iter=args.max_iter, tol=args.tol)
+                 for s in range(seed, seed + args.n_starts)]
+          for init in runs}
+best = min(r.inertia for results in finals.values() for r in results)
+for init, results in finals.items():
+    reached = sum(r.inertia <= best * (1 + 1e-6) for r in results)
+    print(f"  {init:9s}: reached the lowest inertia ({best:.1f}) in "
+          f"{reached} of {len(results)} runs; worst "
+          f"{max(r.inertia for r in results):.1f}; mean "
+          f"{np.mean([r.n_iter for r in results]):.1f} iterations")
 
 # %% Plot: the k-means++ clusters, and both inertia curves
 figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
-best = runs["k-means++"]
-fn.plot_clusters(samples, best.centroids, labels=best.labels, ax=left,
+plus = runs["k-means++"]
+fn.plot_clusters(samples, plus.centroids, labels=plus.labels, ax=left,
                  title="Clusters from k-means++, converged")
 for init, result in runs.items():
-    right.plot(range(1, result.n_iter + 1), result.inertia_history, "o-",
-               label=f"{init} ({result.n_iter} iterations)")
-right.set(xlabel="iteration", ylabel="inertia", yscale="log",
-          title="Inertia at the start of each iteration")
+    right.plot(range(result.n_iter + 1),
+               [*result.inertia_history, result.inertia], "o-",
+               label=f"{init} start ({result.n_iter} iterations)")
+right.set(xlabel="step (0 = the start)",
+          ylabel="inertia (log scale)", yscale="log",
+          title=f"Inertia after each step, seed {seed}")
+right.xaxis.set_major_locator(MaxNLocator(integer=True))
 right.legend()
 cli.show_or_save(figure, args, __file__)

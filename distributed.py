@@ -1,4 +1,4 @@
-"""Lesson 9: k-means beyond one device, with tf.distribute.
+"""Lesson 10: k-means beyond one device, with tf.distribute.
 
 Lloyd's update splits cleanly: each replica sums and counts its own samples
 per cluster, and one all-reduce adds those up into the new centroids. By
@@ -23,7 +23,7 @@ import tempfile
 import cli
 
 lesson = cli.parser(__doc__)
-lesson.add_argument("--workers", type=cli.positive_int, default=None,
+lesson.add_argument("--workers", type=cli.int_at_least(1, 16), default=None,
                     help="run N local worker processes under "
                          "MultiWorkerMirroredStrategy")
 lesson.add_argument("--timeout", type=cli.positive_int, default=300,
@@ -32,7 +32,7 @@ lesson.add_argument("--timeout", type=cli.positive_int, default=300,
 # Given by the parent to each worker process; not for people.
 lesson.add_argument("--worker-start", help=argparse.SUPPRESS)
 lesson.add_argument("--worker-result", help=argparse.SUPPRESS)
-args = cli.parse_args(__doc__, lesson)
+args = cli.parse_args(lesson)
 DATA_FLAGS = ["--n-clusters", args.n_clusters, "--n-samples-per-cluster",
               args.n_samples_per_cluster, "--n-features", args.n_features,
               "--embiggen-factor", args.embiggen_factor, "--seed", args.seed]

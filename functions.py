@@ -8,9 +8,14 @@ the steps of k-means one at a time:
 - `choose_random_centroids`: the start, n_clusters samples at random;
 - `assign_to_nearest`: each sample's nearest centroid;
 - `update_centroids`: each centroid moved to the mean of its samples;
-- `inertia`: the total squared distance of samples to their centroids.
+- `inertia`: the total squared distance of samples to their nearest
+  centroids, the number k-means makes small.
 
 Each body shows the idea in a few TensorFlow ops, at the lesson's size.
+Each first checks its arguments with one call into the engine's checks
+(`kmeans_tf.checks.check_arguments`), which turns them into tensors (float32
+stays float32, other numbers become float64) and raises a clear error for
+bad input.
 Beneath this file is the engine, the `kmeans_tf` package, which does the
 same work fast and in bounded memory for data of any size; its public
 functions are re-exported here, so the later lessons write `fn.kmeans`:
@@ -23,7 +28,7 @@ import numpy as np
 import kmeans_tf  # first: it imports TensorFlow without start-up noise
 import tensorflow as tf
 from kmeans_tf import checks
-from kmeans_tf import (KMeansResult, assign_labels,  # noqa: F401
+from kmeans_tf import (KMeansResult, assign_labels, bic_score,  # noqa: F401
                        choose_kmeans_plus_plus_centroids, kmeans,
                        minibatch_kmeans, silhouette_score)
 
@@ -47,7 +52,8 @@ def create_samples(n_clusters, n_samples_per_cluster, n_features,
 
     Returns
     -------
-    centroids : tf.Tensor of shape (n_clusters, n_features), float32
+    true_centroids : tf.Tensor of shape (n_clusters, n_features), float32
+        The centres the blobs were drawn around (k-means never sees them).
     samples : tf.Tensor of shape (n_clusters * n_samples_per_cluster,
         n_features), float32. Blob 0's samples come first, then blob 1's...
 
@@ -117,10 +123,11 @@ def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,
     ax.plot(centroids[:, 0], centroids[:, 1], "X", markersize=16,
             markerfacecolor="magenta", markeredgecolor="black",
             markeredgewidth=1.5, linestyle="none")
-    ax.set_xlabel("feature 0")
-    ax.set_ylabel("feature 1")
-    if samples.shape[1] > 2:
-        ax.set_xlabel(f"feature 0 (first 2 of {samples.shape[1]} features)")
+    n_features = np.asarray(all_samples).shape[1]
+    ax.set_xlabel("feature 0" if n_features <= 2 else
+                  f"feature 0 (first 2 of {n_features} features)")
+    ax.set_ylabel("feature 1" if n_features > 1 else
+                  "(one feature: drawn along a line)")
     if title:
         ax.set_title(title)
     return ax.figure
@@ -138,7 +145,8 @@ def choose_random_centroids(samples, n_clusters, seed=None):
 
     Returns
     -------
-    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+    tf.Tensor of shape (n_clusters, n_features), float32 for float32
+    samples, else float64.
 
     Notes
     -----
@@ -146,7 +154,10 @@ def choose_random_centroids(samples, n_clusters, seed=None):
     n_clusters, gather those rows. To shuffle with a seeded
     `tf.random.Generator` we give every sample a random key and sort the
     keys (`tf.argsort`): the order of the sorted keys is a random order of
-    the samples.
+    the samples. A Generator keeps its own state, so the same seed gives
+    the same start in every run and process. `tf.random.set_seed` would
+    not help here: it seeds TensorFlow's global random ops
+    (`tf.random.uniform`, `tf.random.shuffle`), not a Generator.
     """
     samples, n_clusters = checks.check_arguments(samples,
                                                  n_clusters=n_clusters)
@@ -179,10 +190,11 @@ def assign_to_nearest(samples, centroids):
     n_features) tensor. Squaring and summing over features
     (`tf.reduce_sum`) gives the squared distances, and `tf.argmin` over
     the clusters picks the nearest. That tensor is n_clusters times the
-    size of the samples: nothing at the lesson's size, gigabytes for
-    millions of samples. For large data use `fn.assign_labels` (the
-    engine's `kmeans_tf.assign_labels`), which goes a chunk of samples at
-    a time.
+    size of the samples, n_samples * n_clusters * n_features numbers:
+    9,000 at the lesson's size, 2 GB of float32 for a million samples of
+    50 features and 10 clusters. For large data use `fn.assign_labels` (the
+    engine's `kmeans_tf.assign_labels`, which returns a NumPy array): it
+    goes a chunk of samples at a time.
     """
     samples, centroids = checks.check_arguments(samples, centroids=centroids)
     differences = (samples[:, tf.newaxis, :]
@@ -191,7 +203,7 @@ def assign_to_nearest(samples, centroids):
     return tf.argmin(distances, axis=1, output_type=tf.int32)     # (n,)
 
 
-def update_centroids(samples, nearest_indices, n_clusters,
+def update_centroids(samples, nearest_indices, n_clusters, *,
                      previous_centroids=None):
     """Move each centroid to the mean of the samples assigned to it.
 
@@ -202,21 +214,27 @@ def update_centroids(samples, nearest_indices, n_clusters,
         [0, n_clusters)
     n_clusters : int
     previous_centroids : array-like of shape (n_clusters, n_features),
-        optional. A cluster with no samples keeps its previous centroid.
-        Without them it gets the sample farthest from the mean of all
-        samples (a finite point among the data, never NaN nor the origin).
+        optional
+        Used only for a cluster that has no samples: it keeps its previous
+        centroid. Without them, an empty cluster is an error. (The engine,
+        `kmeans`, moves an empty cluster's centroid to a far-away sample
+        instead, as scikit-learn does; see `kmeans_tf.stats`.)
 
     Returns
     -------
-    tf.Tensor of shape (n_clusters, n_features), the samples' dtype.
+    tf.Tensor of shape (n_clusters, n_features), float32 for float32
+    samples, else float64.
 
     Notes
     -----
-    `tf.math.unsorted_segment_sum` adds up the rows of `samples` that share
-    a label, for all clusters in one op. The original lesson split the
-    samples with `tf.dynamic_partition` and took each part's mean in a
-    Python loop; the segment sums do the same without the loop. Dividing
-    the sums by the counts gives the means.
+    `tf.math.unsorted_segment_sum(values, segment_ids, n)` adds up the rows
+    of `values` that share a segment id, for all n segments in one op: with
+    the samples as values and the labels as ids, row j is the sum of
+    cluster j's samples (k, d). With a column of ones as values, row j is
+    how many samples cluster j has (k, 1). Dividing the sums by the counts
+    gives the means; the (k, 1) counts broadcast over the d features.
+    An empty cluster would divide 0 by 0, giving NaN, so we divide by at
+    least 1 and let `tf.where` put the previous centroid in its row.
     """
     samples, n_clusters, labels, previous = checks.check_arguments(
         samples, n_clusters=n_clusters, labels=nearest_indices,
@@ -224,43 +242,45 @@ def update_centroids(samples, nearest_indices, n_clusters,
     sums = tf.math.unsorted_segment_sum(samples, labels, n_clusters)  # (k, d)
     counts = tf.math.unsorted_segment_sum(
         tf.ones_like(samples[:, :1]), labels, n_clusters)             # (k, 1)
-    means = sums / tf.maximum(counts, 1)     # an empty cluster: 0 / 1
-    return tf.where(counts > 0, means,
-                    _empty_cluster_centroids(samples, previous, n_clusters))
+    means = sums / tf.maximum(counts, 1)                              # (k, d)
+    if previous is None:
+        _refuse_empty_clusters(counts)
+        return means
+    return tf.where(counts > 0, means, previous)
 
 
-def inertia(samples, centroids, labels):
-    """Total squared distance of each sample to its assigned centroid.
+def inertia(samples, centroids):
+    """Total squared distance of each sample to its nearest centroid.
 
     Parameters
     ----------
     samples : array-like of shape (n_samples, n_features)
     centroids : array-like of shape (n_clusters, n_features)
-    labels : array-like of shape (n_samples,), ints in [0, n_clusters)
 
     Returns
     -------
-    float: what k-means minimises (scikit-learn calls it `inertia_`).
+    float: what k-means makes small, step by step (scikit-learn's
+    `inertia_`). Every lesson prints this number for the centroids it
+    shows, so the same centroids give the same inertia everywhere.
 
     Notes
     -----
-    `tf.gather` picks each sample's own centroid, one row per sample.
+    `assign_to_nearest` finds each sample's nearest centroid; `tf.gather`
+    picks that centroid's row for every sample, and the squared differences
+    are summed over samples and features. The sum runs in float64
+    (`tf.cast`): float32 keeps only about 7 digits, and a sum of thousands
+    of float32 numbers would lose the last ones.
     """
-    samples, centroids, labels = checks.check_arguments(
-        samples, centroids=centroids, labels=labels)
-    own_centroids = tf.gather(centroids, labels)                  # (n, d)
-    return float(tf.reduce_sum((samples - own_centroids) ** 2))
+    samples, centroids = checks.check_arguments(samples, centroids=centroids)
+    nearest = tf.gather(centroids,
+                        assign_to_nearest(samples, centroids))    # (n, d)
+    squared = tf.cast((samples - nearest) ** 2, tf.float64)       # (n, d)
+    return float(tf.reduce_sum(squared))
 
 
-def _empty_cluster_centroids(samples, previous_centroids, n_clusters):
-    """Where an empty cluster's centroid goes: (n_clusters, n_features).
-
-    Its previous centroid, if given; else the sample farthest from the mean
-    of all samples, a point among the data.
-    """
-    if previous_centroids is not None:
-        return previous_centroids
-    spread = tf.reduce_sum((samples - tf.reduce_mean(samples, axis=0)) ** 2,
-                           axis=1)                                # (n,)
-    farthest = samples[tf.argmax(spread)]                         # (d,)
-    return tf.repeat(farthest[tf.newaxis], n_clusters, axis=0)
+def _refuse_empty_clusters(counts):
+    """Raise a ValueError naming the clusters whose count (k, 1) is 0."""
+    empty = [j for j, count in enumerate(counts[:, 0].numpy()) if count == 0]
+    if empty:
+        raise ValueError(f"clusters {empty} have no samples; pass "
+                         f"previous_centroids to keep their centroids")

@@ -9,19 +9,19 @@ colours each blob and marks each true centroid with a magenta X.
 """
 import cli
 
-args = cli.parse_args(__doc__)
+args = cli.parse_args(cli.parser(__doc__))
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 
 # %% Generate the blobs
 # One seed fixes both the true centroids and the samples around them.
-centroids, samples = fn.create_samples(
+true_centroids, samples = fn.create_samples(
     args.n_clusters, args.n_samples_per_cluster, args.n_features,
     args.embiggen_factor, args.seed)
 print(f"{samples.shape[0]} samples with {samples.shape[1]} features "
-      f"around {centroids.shape[0]} true centroids:")
-print(centroids.numpy())
+      f"around {true_centroids.shape[0]} true centroids:")
+print(true_centroids.numpy())
 
 # %% Plot them, one colour per generated blob
-figure = fn.plot_clusters(samples, centroids, args.n_samples_per_cluster,
+figure = fn.plot_clusters(samples, true_centroids, args.n_samples_per_cluster,
                           title="Generated samples and their true centroids")
 cli.show_or_save(figure, args, __file__)

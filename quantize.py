@@ -15,12 +15,12 @@ lesson = cli.base_parser(__doc__)
 lesson.add_argument("--image", metavar="PATH", default=None,
                     help="a PNG or JPEG to quantise (default: the "
                          "photograph in matplotlib's sample data)")
-lesson.add_argument("--n-colors", type=cli.positive_int, default=8,
+lesson.add_argument("--n-colors", type=cli.int_at_least(1, 256), default=8,
                     help="colours in the palette (default: %(default)s)")
 lesson.add_argument("--fit-pixels", type=cli.positive_int, default=10_000,
                     help="random pixels to fit the palette on (default: "
                          "%(default)s)")
-args = cli.parse_args(__doc__, lesson)
+args = cli.parse_args(lesson)
 import os  # noqa: E402
 import time  # noqa: E402
 

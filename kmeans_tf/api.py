@@ -1,9 +1,10 @@
-"""The public functions: the only place that checks input and builds results.
+"""The public functions: the engine's only module that checks arguments
+(through `checks`) and builds results.
 
 `kmeans` picks the path (in memory, or a stream and strategy), checks its
-arguments once (`checks`), runs the best of n_init starts (`init`, then
-`lloyd.run` or `stream.lloyd`), and turns the winning run's tuple into a
-`KMeansResult`.
+arguments once, runs the best of n_init starts (`init`, then `lloyd.run` or
+`stream.lloyd`), and turns the winning run's tuple into a `KMeansResult`.
+A stream's values can only be checked as they pass: `stream.scan` does it.
 """
 from typing import NamedTuple
 
@@ -13,7 +14,7 @@ from . import distances, init as starts, lloyd, metrics, stream
 from ._tensorflow import tf
 from .checks import (check_centroids, check_dataset, check_init, check_int,
                      check_labels, check_n_clusters, check_number,
-                     check_samples)
+                     check_samples, check_seed)
 
 # Rows per batch when an array is streamed (under a strategy).
 STREAM_BATCH_SIZE = 65536
@@ -26,15 +27,18 @@ class KMeansResult(NamedTuple):
     centroids : ndarray of shape (n_clusters, n_features)
     labels : ndarray of shape (n_samples,), int32; each sample's nearest
         centroid among the returned `centroids`.
-    inertia : float, total squared distance of samples to their centroids.
+    inertia : float, total squared distance of samples to their nearest
+        centroid (scikit-learn's `inertia_`).
     n_iter : int, Lloyd iterations run (mini-batch steps for
         `minibatch_kmeans`).
     converged : bool, whether it settled (labels or centroids) rather than
         being stopped by `max_iter`.
-    stop_reason : str, why it stopped: one of `lloyd.STOP_REASONS`.
+    stop_reason : str, why it stopped: one of `lloyd.STOP_REASONS`
+        ("ran max_steps batches" for `minibatch_kmeans`).
     inertia_history, shift_history : ndarray of shape (n_iter,)
         Per iteration: the inertia of the centroids it started from, and the
-        summed squared distance the centroids then moved.
+        summed squared distance the centroids then moved. Empty for
+        `minibatch_kmeans`.
     """
     centroids: np.ndarray
     labels: np.ndarray
@@ -58,7 +62,8 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         float32, anything else is computed in float64. A Dataset is
         streamed: every iteration is one exact pass over it, so the data
         need not fit in memory; the start is chosen from a seeded sample of
-        10,000 of its rows, taken in a first pass.
+        10,000 of its rows, taken in a first pass (all of them, in order,
+        when there are no more).
     n_clusters : int, 1 <= n_clusters <= n_samples
     init : {"k-means++", "random"} or array-like of shape (n_clusters,
         n_features)
@@ -73,18 +78,24 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         Stop when the centroids' summed squared movement in one iteration is
         at most tol times the mean per-feature variance of the samples
         (scikit-learn's meaning). It also stops when no label changes.
-    seed : int, optional
-        Seeds the starts; the same seed gives the same result.
+    seed : int in [0, 2**32), optional
+        Seeds the starts; the same seed gives the same result. Run i of
+        n_init (from 0) starts from seed + i, so a single run with
+        init="random" starts from the lesson's
+        `choose_random_centroids(samples, n_clusters, seed)`. Without a
+        seed, the first run's seed is drawn at random.
     progress : callable, optional
         Called as progress(n_iter, max_iter, inertia, shift) about twice a
-        second while it runs, for a progress line on long runs. Without it
-        all iterations run in one compiled call.
+        second while it runs (after every pass over a stream), for a
+        progress line on long runs. Without it, in memory, all iterations
+        run in one compiled call.
     strategy : tf.distribute.Strategy, optional
         Spread each iteration over the strategy's replicas (GPUs, logical
         CPUs, or machines with MultiWorkerMirroredStrategy): each replica
         sums and counts its share of the samples per cluster, and one
-        all-reduce adds them up. The result equals the single-device one
-        to float rounding.
+        all-reduce adds them up. From the same start the result equals the
+        single-device one to float rounding (an array's start is chosen as
+        in memory; a Dataset's from its sample, see `samples`).
 
     Returns
     -------
@@ -92,15 +103,17 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
 
     Notes
     -----
-    Empty clusters: when a cluster has no samples, it takes the sample
-    farthest from its current centroid, as scikit-learn does, so from the
-    same start the two agree. Precision: the samples are centred first
+    Empty clusters: when clusters have no samples, the first takes the
+    sample farthest from its own centroid (among all samples), the second
+    the next farthest, and so on, as scikit-learn does, so from the same
+    start the two agree. Precision: the samples are centred first
     (k-means does not change under a shift), which keeps the expanded
     distance formula accurate for data far from the origin.
     """
     n_init = check_int(n_init, "n_init", 1)
     max_iter = check_int(max_iter, "max_iter", 0)
     tol = check_number(tol, "tol", 0)
+    seed = check_seed(seed)
     if isinstance(samples, tf.data.Dataset) or strategy is not None:
         check_int(n_clusters, "n_clusters", 1)      # before a whole pass
         dataset, scan = _scanned(samples, seed)
@@ -163,11 +176,12 @@ def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
     """
     batch_size = check_int(batch_size, "batch_size", 1)
     max_steps = check_int(max_steps, "max_steps", 0)
+    seed = check_seed(seed)
     check_int(n_clusters, "n_clusters", 1)          # before a whole pass
     dataset, scan = _scanned(samples, seed)
     n_clusters = check_n_clusters(n_clusters, scan.n)
     init = check_init(init, scan.sample, n_clusters)
-    seed = _run_seeds(seed, 1)[0] if seed is None else seed
+    seed = _run_seeds(seed, 1)[0]
     start = starts.initial_centroids(init, scan.sample, n_clusters, seed)
     steps = dataset
     if not isinstance(samples, tf.data.Dataset):
@@ -199,8 +213,8 @@ def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
     """
     samples = check_samples(samples)
     n_clusters = check_n_clusters(n_clusters, len(samples))
-    seed = _run_seeds(seed, 1)[0] if seed is None else seed
-    return starts.kmeans_plus_plus_centroids(samples, n_clusters, seed)
+    seed = _run_seeds(check_seed(seed), 1)[0]
+    return starts.initial_centroids("k-means++", samples, n_clusters, seed)
 
 
 def assign_labels(samples, centroids):
@@ -218,15 +232,16 @@ def assign_labels(samples, centroids):
     Notes
     -----
     The same assignment `kmeans` uses: a chunk of samples at a time, so
-    millions of samples take about 32 MB of extra memory (see
-    `kmeans_tf.distances`).
+    beyond a centred copy of the samples it needs only about 32 MB for
+    distances, however many samples there are (see `kmeans_tf.distances`).
     """
     samples = check_samples(samples)
     centroids = check_centroids(centroids, samples)
     return distances.assign(samples, centroids).numpy()
 
 
-def silhouette_score(samples, labels, chunk_size=1024):
+def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
+                     seed=None):
     """Mean silhouette coefficient of a clustering, from -1 to 1.
 
     For each sample, a is its mean distance to the other samples of its own
@@ -242,6 +257,11 @@ def silhouette_score(samples, labels, chunk_size=1024):
         with at least 2 distinct values and fewer than n_samples.
     chunk_size : int
         Rows of the (n_samples, n_samples) distance matrix held at once.
+    sample_size : int >= 2, optional
+        Score a random subset of this many samples (as scikit-learn's
+        `sample_size`): the cost falls from n_samples² to sample_size².
+    seed : int, optional
+        Seeds the subset.
 
     Returns
     -------
@@ -249,13 +269,20 @@ def silhouette_score(samples, labels, chunk_size=1024):
 
     Notes
     -----
-    It needs every pairwise distance, n_samples² of them, so it is for
-    thousands of samples, not millions.
+    It needs every pairwise distance, n_samples² of them, so for more than
+    a few thousand samples give a `sample_size`.
     """
     samples = tf.cast(check_samples(samples), tf.float64)
     n = samples.shape[0]
     labels = check_labels(labels, n, n)
     chunk_size = check_int(chunk_size, "chunk_size", 1)
+    seed = check_seed(seed)
+    if sample_size is not None and check_int(sample_size, "sample_size",
+                                             2) < n:
+        subset = np.sort(np.random.default_rng(seed).choice(
+            n, sample_size, replace=False))
+        samples, labels, n = (tf.gather(samples, subset),
+                              tf.gather(labels, subset), sample_size)
     n_labels = len(np.unique(labels))
     if not 2 <= n_labels <= n - 1:
         raise ValueError(f"labels must have between 2 and n_samples - 1 = "
@@ -263,20 +290,51 @@ def silhouette_score(samples, labels, chunk_size=1024):
     return metrics.silhouette(samples, labels, chunk_size)
 
 
+def bic_score(samples, centroids):
+    """Bayesian information criterion of centroids (higher is better).
+
+    Scores the centroids as a mixture of spherical Gaussians of one shared
+    variance, each sample belonging to its nearest centroid (as X-means
+    does; Pelleg and Moore 2000), less a penalty for the parameters. Used
+    to choose n_clusters: run `kmeans` for each k and keep the k with the
+    highest BIC. Unlike the silhouette it is defined for k = 1, and it
+    tells two blobs that touch from one blob.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features), with
+        n_clusters < n_samples
+
+    Returns
+    -------
+    float; +inf when every sample sits on its centroid.
+    """
+    samples = check_samples(samples)
+    centroids = check_centroids(centroids, samples)
+    if not len(centroids) < len(samples):
+        raise ValueError(f"n_samples={len(samples)} should be > "
+                         f"n_clusters={len(centroids)} for the BIC")
+    return metrics.bic(samples, centroids)
+
+
 def _scanned(samples, seed):
     """A stream of checked batches, and its first pass (`stream.scan`)."""
     if isinstance(samples, tf.data.Dataset):
         dataset = check_dataset(samples)
-    else:
-        dataset = tf.data.Dataset.from_tensor_slices(
-            check_samples(samples)).batch(STREAM_BATCH_SIZE)
-    return dataset, stream.scan(dataset, seed)
+        return dataset, stream.scan(dataset, seed)
+    # An array in memory: its start is chosen from all of it, as in memory.
+    checked = check_samples(samples)
+    dataset = tf.data.Dataset.from_tensor_slices(checked).batch(
+        STREAM_BATCH_SIZE)
+    return dataset, stream.scan(dataset, seed)._replace(sample=checked)
 
 
 def _run_seeds(seed, n_runs):
-    """One int seed per run, drawn from `seed` (fresh entropy if None)."""
-    return [int(s) for s in
-            np.random.default_rng(seed).integers(2**31, size=n_runs)]
+    """One int seed per run: seed, seed + 1, ...; a random first if None."""
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    return [seed + run for run in range(n_runs)]
 
 
 def _result(run, centre, stop_reason=None):

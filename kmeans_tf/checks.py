@@ -80,6 +80,14 @@ def check_number(value, name, minimum):
     return float(value)
 
 
+def check_seed(seed):
+    """None, or an int in [0, 2**32): a seed every random source here takes
+    (run i of n_init adds i to it)."""
+    if seed is None:
+        return None
+    return check_int(seed, "seed", 0, 2**32 - 1)
+
+
 def check_n_clusters(n_clusters, n_samples):
     """An int in [1, n_samples]."""
     if isinstance(n_clusters, (int, np.integer)) and not isinstance(

@@ -71,7 +71,8 @@ def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
     """One Lloyd iteration. Returns labels, inertia and new centroids.
 
     The inertia is that of `centroids`, the ones the samples were assigned
-    to. A cluster left empty takes the sample farthest from its centroid.
+    to. Clusters left empty take the samples farthest from their own
+    centroids (`stats.relocate_empty`).
     """
     k = tf.shape(centroids)[0]
     labels = assign_chunks(chunks, centroids, direct)

@@ -1,8 +1,13 @@
-"""How good a clustering is: the silhouette coefficient.
+"""How good a clustering is: the silhouette coefficient and the BIC.
 
-Everything here assumes checked input (see `api.silhouette_score`).
+Everything here assumes checked input (see `api.silhouette_score` and
+`api.bic_score`).
 """
+import numpy as np
+
 from ._tensorflow import tf
+from .distances import assign, squared_distances
+from .stats import cluster_sums
 
 
 def silhouette(samples, labels, chunk_size):
@@ -42,3 +47,36 @@ def silhouette(samples, labels, chunk_size):
         scores.append(tf.where((own_count > 1) & (spread > 0),
                                (b - a) / tf.where(spread > 0, spread, 1), 0))
     return float(tf.reduce_mean(tf.concat(scores, axis=0)))
+
+
+def bic(samples, centroids):
+    """BIC of k-means centroids as a spherical Gaussian mixture (X-means).
+
+    Each cluster j is a Gaussian around its centroid with the same variance
+    in every feature and every cluster, weighted by its share n_j / n of the
+    samples; samples belong to their nearest centroid. The variance is the
+    pooled estimate, inertia / (d (n - k)). Then
+
+        log L = sum_j n_j log(n_j / n) - (n d / 2) log(2 pi variance)
+                - d (n - k) / 2
+
+    and BIC = log L - (p / 2) log n, with p = (k - 1) + k d + 1 free
+    parameters (weights, centroids, the variance). Higher is better: a
+    cluster more must pay for its parameters by a better fit. Samples and
+    centroids are checked, in the same dtype, with n > k.
+    """
+    n, d = samples.shape
+    k = centroids.shape[0]
+    labels = assign(samples, centroids)
+    _, counts = cluster_sums(samples, labels, k)
+    inertia = float(tf.reduce_sum(tf.cast(
+        squared_distances(samples, centroids, labels), tf.float64)))
+    if inertia == 0:
+        return float("inf")                # every sample on its centroid
+    variance = inertia / (d * (n - k))
+    n_j = counts.numpy()[counts.numpy() > 0].astype(np.float64)
+    log_likelihood = (np.sum(n_j * np.log(n_j / n))
+                      - n * d / 2 * np.log(2 * np.pi * variance)
+                      - d * (n - k) / 2)
+    n_parameters = (k - 1) + k * d + 1
+    return float(log_likelihood - n_parameters / 2 * np.log(n))

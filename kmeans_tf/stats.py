@@ -44,11 +44,13 @@ def inertia_from_sums(sum_of_squares, centroids, sums, counts):
 
 
 def relocate_empty(samples, n, centroids, labels, sums, counts):
-    """Give each empty cluster one of the samples farthest from its centroid.
+    """Give each empty cluster one of the samples farthest from their own
+    centroids.
 
-    The i-th empty cluster (in index order) takes the i-th farthest sample,
-    which leaves the cluster it was in: scikit-learn's rule, so from the
-    same start the two agree. Rows from n on are padding and never move.
+    Each sample's distance is to the centroid it is assigned to. The i-th
+    empty cluster (in index order) takes the i-th farthest sample, which
+    leaves the cluster it was in: scikit-learn's rule, so from the same
+    start the two agree. Rows from n on are padding and never move.
     Returns the corrected sums and counts.
     """
     k = tf.shape(sums)[0]

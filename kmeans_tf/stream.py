@@ -47,7 +47,10 @@ def scan(dataset, seed):
         kept = batch if kept is None else np.concatenate([kept, batch])
         keys = np.concatenate([keys if keys is not None else [],
                                rng.random(len(batch))])
-        smallest = np.argsort(keys)[:INIT_SAMPLE_SIZE]
+        # The smallest keys, kept in stream order: a stream of at most
+        # INIT_SAMPLE_SIZE rows is kept whole and in order, so its start is
+        # the one the same rows in memory would get.
+        smallest = np.sort(np.argsort(keys)[:INIT_SAMPLE_SIZE])
         kept, keys = kept[smallest], keys[smallest]
     if n == 0:
         raise ValueError("samples must not be empty; the Dataset yielded no "

@@ -6,7 +6,8 @@ from hypothesis.extra import numpy as hnp
 from sklearn.cluster import KMeans
 
 import functions as fn
-from helpers import blobs, brute_force_nearest, group_means, run_script
+from helpers import (assert_real_image, blobs, brute_force_nearest,
+                     group_means, run_script)
 
 # Data sets of different shapes: unequal sizes and spreads, several dims.
 DATA_SETS = {
@@ -214,8 +215,14 @@ GOOD = np.zeros((5, 2))
      "labels must be integers"),
     (lambda: fn.choose_random_centroids(GOOD, 9), ValueError,
      "n_samples=5 should be >= n_clusters=9"),
-    (lambda: fn.inertia(GOOD, np.zeros((2, 2)), [0, 1, 2, 0, 1]), ValueError,
-     "labels must be in [0, 2)"),
+    (lambda: fn.inertia(GOOD, np.zeros((2, 3))), ValueError,
+     "centroids must have the samples' 2 features"),
+    (lambda: fn.kmeans(GOOD, 2, seed=-1), ValueError,
+     "seed=-1 should be between 0 and 4294967295"),
+    (lambda: fn.bic_score(GOOD, np.zeros((5, 2))), ValueError,
+     "n_samples=5 should be > n_clusters=5 for the BIC"),
+    (lambda: fn.silhouette_score(GOOD, [0, 1, 0, 1, 0], sample_size=1),
+     ValueError, "sample_size=1 should be >= 2"),
     (lambda: fn.assign_labels(GOOD, np.zeros((2, 3))), ValueError,
      "centroids must have the samples' 2 features"),
     (lambda: fn.silhouette_score(GOOD, [0, 1, 0, 1, 0], chunk_size=0),
@@ -227,10 +234,28 @@ def test_bad_input_is_named(call, error, words):
     assert words in str(raised.value)
 
 
-def test_converge_script(tmp_path):
-    result = run_script("converge.py", "--centroid-seed", 1, "--save",
-                        tmp_path / "c.png")
+def test_converge_script_starts_where_iterate_starts(tmp_path):
+    result = run_script("converge.py", "--centroid-seed", 1, "--n-starts", 3,
+                        "--save", tmp_path / "c.png")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("stopped after") == 2
-    from helpers import assert_real_image
+    assert result.stdout.count("reached the lowest inertia") == 2
     assert_real_image(tmp_path / "c.png")
+    # The random start's table equals iterate.py's for the same seed, row
+    # for row: same start, same steps, the same inertia of the same
+    # centroids (to float32 rounding: one is the engine's, one the
+    # lesson's).
+    iterate = run_script("iterate.py", "--centroid-seed", 1, "--iterations",
+                         3, "--save", tmp_path / "i.png")
+    random_part = result.stdout.split("start: k-means++")[0]
+    converged, iterated = _rows(random_part)[:4], _rows(iterate.stdout)
+    assert len(converged) == len(iterated) == 4
+    for ours, theirs in zip(converged, iterated):
+        np.testing.assert_allclose(np.array(ours, float),
+                                   np.array(theirs, float),
+                                   rtol=1e-6, atol=0.11)  # printed to 0.1
+
+
+def _rows(stdout):
+    return [line.split() for line in stdout.splitlines()
+            if line.split() and line.split()[0].isdigit()]

@@ -24,20 +24,53 @@ def test_lesson_and_engine_agree_step_by_step(centroid_seed):
     start = fn.choose_random_centroids(SAMPLES, 3, seed=centroid_seed)
     centroids = start
     for step in range(1, 11):
+        previous = centroids
         labels = fn.assign_to_nearest(SAMPLES, centroids).numpy()
         np.testing.assert_array_equal(
             labels, kmeans_tf.assign_labels(SAMPLES, centroids))
-        centroids = fn.update_centroids(SAMPLES, labels, 3, centroids)
+        centroids = fn.update_centroids(SAMPLES, labels, 3,
+                                        previous_centroids=centroids)
         engine = kmeans_tf.kmeans(SAMPLES, 3, init=start, max_iter=step,
                                   tol=0)
         np.testing.assert_allclose(engine.centroids, centroids, rtol=1e-5,
                                    atol=1e-4)
         np.testing.assert_array_equal(
             engine.labels, fn.assign_to_nearest(SAMPLES, centroids))
+        # One inertia: the engine's history and the lesson's function
+        # measure the same centroids alike.
+        assert engine.inertia == pytest.approx(
+            fn.inertia(SAMPLES, centroids), rel=1e-5)
         if engine.n_iter < step:         # settled: nothing moves any more
             break
-    assert engine.inertia == pytest.approx(
-        fn.inertia(SAMPLES, centroids, engine.labels), rel=1e-5)
+        assert engine.inertia_history[-1] == pytest.approx(
+            fn.inertia(SAMPLES, previous), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 3])
+def test_one_start_per_seed(seed):
+    lesson = fn.choose_random_centroids(SAMPLES, 3, seed=seed).numpy()
+    engine = kmeans_tf.kmeans(SAMPLES, 3, init="random", seed=seed,
+                              max_iter=0)
+    # Equal but for float32 rounding: the engine works centred.
+    np.testing.assert_allclose(engine.centroids, lesson, rtol=1e-6)
+    # Run i of n_init starts from seed + i; the best of them is kept.
+    runs = [kmeans_tf.kmeans(SAMPLES, 5, init="random", seed=seed + i,
+                             tol=0) for i in range(3)]
+    best = kmeans_tf.kmeans(SAMPLES, 5, init="random", seed=seed, n_init=3,
+                            tol=0)
+    assert best.inertia == min(run.inertia for run in runs)
+
+
+def test_a_small_stream_starts_where_memory_starts():
+    import tensorflow as tf
+    batches = tf.data.Dataset.from_tensor_slices(SAMPLES).batch(100)
+    for init in ["random", "k-means++"]:
+        streamed = kmeans_tf.kmeans(batches, 3, init=init, seed=4,
+                                    max_iter=0)
+        in_memory = kmeans_tf.kmeans(SAMPLES, 3, init=init, seed=4,
+                                     max_iter=0)
+        np.testing.assert_allclose(streamed.centroids,
+                                   in_memory.centroids, rtol=1e-6)
 
 
 def test_lesson_and_engine_random_starts_are_the_same_samples():

@@ -109,12 +109,12 @@ def test_update_empty_group_keeps_previous_or_stays_finite():
     samples = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]], np.float32)
     labels = np.array([0, 0, 2])
     previous = np.array([[5, 5], [7, -7], [9, 9]], np.float32)
-    kept = fn.update_centroids(samples, labels, 3, previous).numpy()
+    kept = fn.update_centroids(samples, labels, 3,
+                               previous_centroids=previous).numpy()
     np.testing.assert_allclose(kept, [[0.5, 0.5], [7, -7], [10, 10]])
-    fallback = fn.update_centroids(samples, labels, 3).numpy()
-    assert np.isfinite(fallback).all()
-    # Without previous centroids: the sample farthest from the mean.
-    np.testing.assert_allclose(fallback[1], [10, 10])
+    # Without previous centroids an empty cluster is an error, never NaN.
+    with pytest.raises(ValueError, match=r"clusters \[1\] have no samples"):
+        fn.update_centroids(samples, labels, 3)
 
 
 # %% The lesson scripts, headless, as a learner runs them
@@ -142,14 +142,30 @@ def test_centroid_seed_repeats_a_run(tmp_path):
     assert runs[0] == runs[1]
 
 
-def test_iterate_runs_the_asked_iterations_and_inertia_falls(tmp_path):
+def _table(stdout):
+    """The numeric rows of a lesson's step table, as lists of strings."""
+    return [line.split() for line in stdout.splitlines()
+            if line.split() and line.split()[0].isdigit()]
+
+
+def test_iterate_prints_the_inertia_of_each_steps_centroids(tmp_path):
     result = run_script("iterate.py", "--iterations", 6, "--centroid-seed",
                         2, "--save", tmp_path / "p.png")
-    lines = [line.split() for line in result.stdout.splitlines()
-             if line.split() and line.split()[0].isdigit()]
-    assert [int(line[0]) for line in lines] == [1, 2, 3, 4, 5, 6]
-    inertias = [float(line[2]) for line in lines]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(inertias, inertias[1:]))
+    rows = _table(result.stdout)
+    assert [int(row[0]) for row in rows] == [0, 1, 2, 3, 4, 5, 6]
+    # The same steps by NumPy: inertia of the centroids after each step,
+    # to their nearest samples (scikit-learn's inertia_).
+    samples = fn.create_samples(3, 500, 2, 70.0, 700)[1].numpy()
+    centroids = fn.choose_random_centroids(samples, 3, seed=2).numpy()
+    for row in rows:
+        labels, distances = brute_force_nearest(samples, centroids)
+        assert float(row[1]) == pytest.approx(distances.sum(), abs=0.06)
+        means = group_means(samples, labels, 3)
+        if len(row) > 2:
+            assert float(row[2]) == pytest.approx(
+                ((means_before - previous) ** 2).sum(), abs=2e-3)
+        previous, means_before = centroids, means
+        centroids = means
 
 
 @pytest.mark.parametrize("script", LESSON_SCRIPTS)
@@ -170,11 +186,32 @@ def test_help_does_not_load_tensorflow():
                    capture_output=True)
 
 
-def test_bad_flag_value_is_named():
-    result = run_script("iterate.py", "--n-clusters", "0")
+@pytest.mark.parametrize("script, flag, value", [
+    ("iterate.py", "--n-clusters", "0"),
+    ("iterate.py", "--iterations", "-3"),
+    ("iterate.py", "--centroid-seed", "-1"),
+    ("initialise.py", "--seed", "2.5"),
+    ("generate_samples.py", "--embiggen-factor", "nan"),
+    ("generate_samples.py", "--embiggen-factor", "1e300"),
+    ("generate_samples.py", "--n-samples-per-cluster", "100000000"),
+    ("converge.py", "--max-iter", "-1"),
+    ("converge.py", "--tol", "-0.5"),
+    ("converge.py", "--n-starts", "0"),
+    ("choose_k.py", "--max-k", "1"),
+    ("choose_k.py", "--silhouette-samples", "1"),
+    ("animate.py", "--interval", "0"),
+    ("quantize.py", "--n-colors", "0"),
+    ("distributed.py", "--workers", "0"),
+    ("cluster_file.py", "--n-init", "0"),
+])
+def test_bad_flag_value_is_one_line_naming_the_flag(script, flag, value):
+    args = ["docs/example_data.csv", "--n-clusters", "2"] \
+        if script == "cluster_file.py" else []
+    result = run_script(script, *args, flag, value)
     assert result.returncode == 2
-    assert "--n-clusters" in result.stderr and "0 should be >= 1" in \
-        result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{script}: error:") and flag in last
+    assert "Traceback" not in result.stderr
 
 
 def test_unwritable_save_path_is_refused_before_any_work(tmp_path):

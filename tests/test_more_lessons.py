@@ -1,11 +1,12 @@
-"""animate.py, choose_k.py, quantize.py, cluster_file.py and the silhouette."""
+"""animate.py, choose_k.py, quantize.py, cluster_file.py, the silhouette
+and the BIC."""
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.metrics import silhouette_score
 
 import functions as fn
-from helpers import assert_real_image, blobs, run_script
+from helpers import assert_real_image, blobs, brute_force_nearest, run_script
 
 
 # %% The silhouette against scikit-learn
@@ -29,9 +30,68 @@ def test_silhouette_of_a_real_clustering():
         silhouette_score(samples, labels), abs=1e-5)
 
 
+def test_silhouette_on_a_seeded_subsample_is_close_to_the_full_one():
+    samples = blobs([3000, 2000, 1000], [2, 3, 1.5], 2, seed=6)
+    labels = fn.kmeans(samples, 3, seed=0).labels
+    full = silhouette_score(samples, labels)
+    for seed in range(3):
+        part = fn.silhouette_score(samples, labels, sample_size=1000,
+                                   seed=seed)
+        assert part == pytest.approx(full, abs=0.02)
+    # Seeded: the same subset twice.
+    assert part == fn.silhouette_score(samples, labels, sample_size=1000,
+                                       seed=2)
+
+
+def test_silhouette_is_exact_far_from_the_origin():
+    samples = blobs([60, 40], [1, 2], 2, seed=8)
+    labels = (samples[:, 0] > np.median(samples[:, 0])).astype(int)
+    exact = silhouette_score(samples, labels)
+    assert fn.silhouette_score(samples + 1e8, labels) == pytest.approx(
+        exact, abs=1e-6)
+
+
 def test_silhouette_needs_two_to_n_minus_one_clusters():
     with pytest.raises(ValueError, match="between 2 and n_samples - 1"):
         fn.silhouette_score(np.zeros((5, 2)), [0] * 5)
+
+
+# %% The BIC
+
+def numpy_bic(samples, centroids):
+    """X-means' BIC of a spherical Gaussian mixture, by NumPy, from the
+    formula in Pelleg and Moore (2000), with the pooled variance."""
+    n, d = samples.shape
+    k = len(centroids)
+    labels, distances = brute_force_nearest(samples, centroids)
+    variance = distances.sum() / (d * (n - k))
+    sizes = np.bincount(labels, minlength=k)
+    sizes = sizes[sizes > 0]
+    log_likelihood = sum(
+        m * np.log(m / n) - m * d / 2 * np.log(2 * np.pi * variance)
+        - (m - 1) * d / 2 for m in sizes) - d * (len(sizes) - k) / 2
+    return log_likelihood - ((k - 1) + k * d + 1) / 2 * np.log(n)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 6])
+def test_bic_matches_the_formula(k):
+    samples = blobs([200, 150, 100, 50], [1, 2, 1, 3], 3, seed=k)
+    centroids = fn.kmeans(samples, k, seed=0).centroids
+    assert fn.bic_score(samples, centroids) == pytest.approx(
+        numpy_bic(samples, centroids), rel=1e-9)
+
+
+@pytest.mark.parametrize("separation, expected", [(20, 2), (3, 1)])
+def test_bic_tells_touching_blobs_from_one(separation, expected):
+    # Two round blobs of spread 5: 20 apart they touch but are two; 3 apart
+    # a person sees one.
+    rng = np.random.default_rng(separation)
+    samples = np.concatenate([rng.normal([0, 0], 5, (500, 2)),
+                              rng.normal([separation, 0], 5, (500, 2))])
+    scores = [fn.bic_score(samples, fn.kmeans(samples, k, n_init=4,
+                                              seed=0).centroids)
+              for k in (1, 2, 3, 4)]
+    assert int(np.argmax(scores)) + 1 == expected
 
 
 # %% The scripts, headless
@@ -54,6 +114,24 @@ def test_choose_k_finds_the_generating_number(tmp_path, seed):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "suggested n_clusters: 4"
     assert_real_image(tmp_path / "k.png")
+
+
+# Data seeds of the lesson's generator (4 blobs, spread 70) where two of the
+# true centroids lie 17 apart (touching, distinct: a person sees 4 blobs)
+# or 5 apart (overlapping into one: a person sees 3).
+@pytest.mark.parametrize("data_seed, seen", [(1, 4), (55, 4), (457, 3),
+                                             (136, 3)])
+def test_choose_k_sees_what_a_person_sees(tmp_path, data_seed, seen):
+    centroids = fn.create_samples(4, 500, 2, 70.0, data_seed)[0].numpy()
+    gaps = np.linalg.norm(centroids[:, None] - centroids[None], axis=2)
+    closest = np.sort(gaps[np.triu_indices(4, 1)])
+    assert closest[1] > 40 and (closest[0] < 6 if seen == 3
+                                else 15 < closest[0] < 20)
+    result = run_script("choose_k.py", "--n-clusters", 4, "--seed",
+                        data_seed, "--max-k", 6, "--centroid-seed", 0,
+                        "--save", tmp_path / "k.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"suggested n_clusters: {seen}"
 
 
 def test_quantize_the_sample_photograph(tmp_path):

@@ -41,7 +41,8 @@ def test_compiled_loop_equals_eager_lesson_steps(n_samples, n_features):
     centroids = init
     for steps in range(1, 5):
         labels = fn.assign_to_nearest(samples, centroids)
-        centroids = fn.update_centroids(samples, labels, k, centroids).numpy()
+        centroids = fn.update_centroids(
+            samples, labels, k, previous_centroids=centroids).numpy()
         compiled = fn.kmeans(samples, k, init=init, max_iter=steps, tol=0)
         if compiled.n_iter < steps:      # it stopped: nothing moves now
             break
