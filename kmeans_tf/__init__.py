@@ -29,7 +29,7 @@ The map, one concern per module; the arrows are imports:
 
 Imports: api -> checks, init, distances, lloyd, stream, metrics;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
-metrics -> stats, distances; stats -> distances. Functions outside `api`
+metrics -> stats, distances; init -> distances; stats -> distances. Functions outside `api`
 and `checks` assume checked input. The package imports TensorFlow once,
 quietly (`_tensorflow`), and never imports the lessons.
 """

@@ -6,6 +6,7 @@ arguments once, runs the best of n_init starts (`init`, then `lloyd.run` or
 `stream.lloyd`), and turns the winning run's tuple into a `KMeansResult`.
 A stream's values can only be checked as they pass: `stream.scan` does it.
 """
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -14,7 +15,8 @@ from . import distances, init as starts, lloyd, metrics, stream
 from ._tensorflow import tf
 from .checks import (check_centroids, check_dataset, check_init, check_int,
                      check_labels, check_n_clusters, check_number,
-                     check_samples, check_seed)
+                     check_progress, check_samples, check_seed,
+                     check_strategy)
 
 # Rows per batch when an array is streamed (under a strategy).
 STREAM_BATCH_SIZE = 65536
@@ -114,37 +116,46 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
     max_iter = check_int(max_iter, "max_iter", 0)
     tol = check_number(tol, "tol", 0)
     seed = check_seed(seed)
+    strategy = check_strategy(strategy)
+    report = _Throttled(progress) if check_progress(progress) else None
     if isinstance(samples, tf.data.Dataset) or strategy is not None:
         check_int(n_clusters, "n_clusters", 1)      # before a whole pass
         dataset, scan = _scanned(samples, seed)
         n_clusters = check_n_clusters(n_clusters, scan.n)
         init = check_init(init, scan.sample, n_clusters)
-        pool, centre, threshold = scan.sample, scan.centre, tol * scan.variance
+        pool, scale, centre = scan.sample, scan.scale, scan.centre
+        threshold = tol * scan.variance
         strategy = strategy or tf.distribute.get_strategy()
 
         def run(start):
             return stream.lloyd(dataset, centre, start, max_iter, threshold,
-                                strategy, progress)
+                                strategy, report)
     else:
         pool = check_samples(samples)
         n_clusters = check_n_clusters(n_clusters, len(pool))
         init = check_init(init, pool, n_clusters)
+        scale = distances.power_of_two_scale(
+            distances.largest_magnitude(pool))
         chunks, centre, variance, sum_of_squares = distances.centred_chunks(
-            pool, n_clusters)
+            pool, n_clusters, scale)
         threshold = tol * float(variance)
 
         def run(start):
             return lloyd.run(chunks, len(pool), sum_of_squares, start,
-                             max_iter, threshold, progress)
+                             max_iter, threshold, report)
 
     best = None
     for run_seed in _run_seeds(seed, 1 if not isinstance(init, str)
                                else n_init):
         start = starts.initial_centroids(init, pool, n_clusters, run_seed)
-        result = run(tf.cast(start, centre.dtype) - centre)
+        result = run(tf.cast(start, centre.dtype) * scale - centre)
         if best is None or result[2] < best[2]:      # the lowest inertia
             best = result
-    return _result(best, centre)
+    result = _result(best, scale, centre)
+    if report and result.n_iter:
+        report.last(result.n_iter, max_iter, result.inertia_history[-1],
+                    result.shift_history[-1])
+    return result
 
 
 def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
@@ -187,9 +198,9 @@ def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
     if not isinstance(samples, tf.data.Dataset):
         steps = dataset.unbatch().shuffle(
             min(scan.n, 1_000_000), seed=seed).batch(batch_size)
-    run = stream.minibatch(steps, dataset, scan.centre, start - scan.centre,
-                           max_steps)
-    return _result(run, scan.centre, "ran max_steps batches")
+    run = stream.minibatch(steps, dataset, scan.centre,
+                           start * scan.scale - scan.centre, max_steps)
+    return _result(run, scan.scale, scan.centre, "ran max_steps batches")
 
 
 def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
@@ -272,7 +283,11 @@ def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
     It needs every pairwise distance, n_samples² of them, so for more than
     a few thousand samples give a `sample_size`.
     """
-    samples = tf.cast(check_samples(samples), tf.float64)
+    samples = check_samples(samples)
+    # The silhouette does not change under a scale; scaled, no square
+    # overflows.
+    samples = tf.cast(samples, tf.float64) * distances.power_of_two_scale(
+        distances.largest_magnitude(samples))
     n = samples.shape[0]
     labels = check_labels(labels, n, n)
     chunk_size = check_int(chunk_size, "chunk_size", 1)
@@ -315,19 +330,46 @@ def bic_score(samples, centroids):
     if not len(centroids) < len(samples):
         raise ValueError(f"n_samples={len(samples)} should be > "
                          f"n_clusters={len(centroids)} for the BIC")
-    return metrics.bic(samples, centroids)
+    scale = distances.power_of_two_scale(max(
+        distances.largest_magnitude(samples),
+        distances.largest_magnitude(centroids)))
+    return metrics.bic(samples * scale, centroids * scale, scale)
 
 
 def _scanned(samples, seed):
-    """A stream of checked batches, and its first pass (`stream.scan`)."""
+    """A stream of checked batches, scaled (see `distances`), and its first
+    pass (`stream.scan`)."""
     if isinstance(samples, tf.data.Dataset):
         dataset = check_dataset(samples)
-        return dataset, stream.scan(dataset, seed)
-    # An array in memory: its start is chosen from all of it, as in memory.
-    checked = check_samples(samples)
-    dataset = tf.data.Dataset.from_tensor_slices(checked).batch(
-        STREAM_BATCH_SIZE)
-    return dataset, stream.scan(dataset, seed)._replace(sample=checked)
+        scan = stream.scan(dataset, seed)
+    else:
+        # An array in memory: its start is chosen from all of it, as in
+        # memory.
+        checked = check_samples(samples)
+        dataset = tf.data.Dataset.from_tensor_slices(checked).batch(
+            STREAM_BATCH_SIZE)
+        scan = stream.scan(dataset, seed)._replace(sample=checked)
+    scale = tf.constant(scan.scale, dataset.element_spec.dtype)
+    return dataset.map(lambda batch: batch * scale), scan
+
+
+class _Throttled:
+    """A progress callback called at most every lloyd.PROGRESS_SECONDS,
+    however many runs there are; `last` always reports the end."""
+
+    def __init__(self, progress):
+        self.progress, self.since, self.said = progress, -np.inf, None
+
+    def __call__(self, *values):
+        if time.perf_counter() - self.since >= lloyd.PROGRESS_SECONDS:
+            self.last(*values)
+
+    def last(self, *values):
+        values = tuple(float(v) if i >= 2 else int(v)
+                       for i, v in enumerate(values))
+        if values != self.said:
+            self.progress(*values)
+            self.since, self.said = time.perf_counter(), values
 
 
 def _run_seeds(seed, n_runs):
@@ -337,9 +379,20 @@ def _run_seeds(seed, n_runs):
     return [seed + run for run in range(n_runs)]
 
 
-def _result(run, centre, stop_reason=None):
-    """The KMeansResult of a runner's tuple, in the samples' coordinates."""
+def _result(run, scale, centre, stop_reason=None):
+    """The KMeansResult of a runner's tuple, in the samples' units.
+
+    The runners work on samples * scale - centre; squared distances come
+    back in scale² units. Dividing by a power of two is exact; a true
+    inertia beyond the float range becomes inf, never NaN.
+    """
     centroids, labels, inertia, n_iter, stop, inertias, shifts = run
-    return KMeansResult(centroids + centre.numpy(), labels, inertia, n_iter,
-                        stop > 0, stop_reason or lloyd.STOP_REASONS[stop],
-                        inertias, shifts)
+
+    def unscale_squares(values):      # twice: scale² itself may underflow
+        with np.errstate(over="ignore"):
+            return np.asarray(values, np.float64) / scale / scale
+
+    return KMeansResult((centroids + centre.numpy()) / scale, labels,
+                        float(unscale_squares(inertia)), n_iter, stop > 0,
+                        stop_reason or lloyd.STOP_REASONS[stop],
+                        unscale_squares(inertias), unscale_squares(shifts))

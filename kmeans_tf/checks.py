@@ -88,6 +88,23 @@ def check_seed(seed):
     return check_int(seed, "seed", 0, 2**32 - 1)
 
 
+def check_strategy(strategy):
+    """None, or a tf.distribute.Strategy."""
+    if strategy is not None and not isinstance(strategy,
+                                               tf.distribute.Strategy):
+        raise TypeError(f"strategy must be a tf.distribute.Strategy or "
+                        f"None; got {strategy!r}")
+    return strategy
+
+
+def check_progress(progress):
+    """None, or something to call."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable (or None); got "
+                        f"{progress!r}")
+    return progress
+
+
 def check_n_clusters(n_clusters, n_samples):
     """An int in [1, n_samples]."""
     if isinstance(n_clusters, (int, np.integer)) and not isinstance(
@@ -136,15 +153,20 @@ def check_init(init, samples, n_clusters):
 
 
 def check_dataset(dataset):
-    """A Dataset of numeric batches (batch_size, n_features), cast to
-    float32 (if it is float32) or float64. Its values are checked as they
-    stream, by `stream.scan`."""
+    """A finite Dataset of numeric batches (batch_size, n_features), cast to
+    float32 (if it is float32) or float64. Its values and widths are checked
+    as they stream, by `stream.scan`. A Dataset whose cardinality is unknown
+    (a generator, a filter) is taken to end; one that never does hangs."""
     spec = dataset.element_spec
     if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2 \
             or not (spec.dtype.is_floating or spec.dtype.is_integer):
         raise TypeError(f"samples as a Dataset must yield numeric batches "
                         f"of shape (batch_size, n_features); its elements "
                         f"are {spec}")
+    if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("samples as a Dataset must end: this one repeats "
+                         "forever (take a finite part, e.g. .take(n), or "
+                         "drop .repeat())")
     dtype = tf.float32 if spec.dtype == tf.float32 else tf.float64
     return dataset.map(lambda batch: tf.cast(batch, dtype))
 

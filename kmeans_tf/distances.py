@@ -13,8 +13,18 @@ many samples there are. Within a chunk the distances come
   for all pairs is one matrix product, and ||x||² is the same for every
   centroid, so the argmin leaves it out.
 
+Before any of it, the samples are scaled by a power of two so that their
+largest magnitude is between 0.5 and 1 (`power_of_two_scale`). k-means does
+not change under a scale, and a power of two changes no digit of a float,
+only its exponent, so the arithmetic is the same, but squares can no longer
+overflow (data near 1e20 in float32) or underflow (near 1e-25).
+
 Everything here assumes checked input (see `checks`).
 """
+import math
+
+import numpy as np
+
 from ._tensorflow import tf
 
 # Extra memory one chunk of the assignment step may use: the distances of a
@@ -28,24 +38,41 @@ DIRECT_MAX_FEATURES = 4
 XLA_MIN_VALUES = 200_000
 
 
+def power_of_two_scale(largest):
+    """2**-e, with e the exponent of `largest` (a magnitude >= 0): scaled by
+    it, the largest magnitude is in [0.5, 1). 1.0 for 0."""
+    if largest == 0:
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(float(largest))[1])
+
+
+def largest_magnitude(samples):
+    """The largest |value| of a checked (n, d) tensor, as a float."""
+    return float(np.max(np.abs([tf.reduce_min(samples).numpy(),
+                                tf.reduce_max(samples).numpy()])))
+
+
 def assign(samples, centroids):
     """Index of the nearest centroid for every sample: (n_samples,) int32.
 
     samples (n, d) and centroids (k, d) are checked, in the same dtype.
     """
-    chunks, centre, _, _ = centred_chunks(samples, centroids.shape[0])
+    scale = power_of_two_scale(max(largest_magnitude(samples),
+                                   largest_magnitude(centroids)))
+    chunks, centre, _, _ = centred_chunks(samples, centroids.shape[0], scale)
     direct = direct_form(samples.shape[1])
-    return assign_chunks(chunks, centroids - centre,
+    return assign_chunks(chunks, centroids * scale - centre,
                          direct)[:samples.shape[0]]
 
 
-def centred_chunks(samples, n_clusters):
-    """Centre the samples and cut them into chunks, in one pass.
+def centred_chunks(samples, n_clusters, scale):
+    """Scale and centre the samples, and cut them into chunks, in one pass.
 
-    Returns chunks (n_chunks, chunk_size, n_features), padded with zero rows
-    that the loops leave out by their index (>= n_samples); the centre
-    (n_features,); the mean per-feature variance; and the sum of squares of
-    the centred samples (float64). A chunk is as many samples as keep its
+    Returns chunks (n_chunks, chunk_size, n_features) of samples * scale -
+    centre, padded with zero rows that the loops leave out by their index
+    (>= n_samples); the centre (n_features,), in scaled units; the mean
+    per-feature variance and the sum of squares of the centred samples
+    (float64), in scaled units too. A chunk is as many samples as keep its
     block of distances to every centroid within CHUNK_BYTES; the chunks are
     of equal size, so there is little padding. Centring costs nothing
     (k-means does not change under a shift) and keeps the expanded formula
@@ -59,13 +86,15 @@ def centred_chunks(samples, n_clusters):
     # Small data (the lessons') run eagerly: compiling would cost more.
     prepare = (_centre_and_pad_xla if n * n_features >= XLA_MIN_VALUES
                else _centre_and_pad)
-    return prepare(samples, n_chunks, chunk_size)
+    return prepare(samples, tf.constant(scale, samples.dtype), n_chunks,
+                   chunk_size)
 
 
-def _centre_and_pad(samples, n_chunks, chunk_size):
+def _centre_and_pad(samples, scale, n_chunks, chunk_size):
     """See centred_chunks; under XLA these steps fuse into few passes."""
-    centre, variance = tf.nn.moments(samples, axes=[0])
-    centred = samples - centre
+    scaled = samples * scale
+    centre, variance = tf.nn.moments(scaled, axes=[0])
+    centred = scaled - centre
     padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
                               [0, 0]])
     return (tf.reshape(padded, (n_chunks, chunk_size, samples.shape[1])),

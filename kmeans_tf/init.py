@@ -7,6 +7,7 @@ Everything here assumes checked input (see `checks`).
 import math
 
 from ._tensorflow import tf
+from .distances import largest_magnitude, power_of_two_scale
 
 
 def initial_centroids(init, samples, n_clusters, seed):
@@ -41,10 +42,12 @@ def kmeans_plus_plus_centroids(samples, n_clusters, seed):
     with probability proportional to D², the squared distance of a sample
     to its nearest centroid so far; the greedy refinement draws
     2 + log(n_clusters) candidates per step and keeps the one that lowers
-    the total D² most. The samples are centred first, which keeps D² exact
-    for data far from the origin.
+    the total D² most. The samples are scaled by a power of two and
+    centred first (see `distances`), which keeps D² finite and exact for
+    data of any size and far from the origin.
     """
-    centred = samples - tf.reduce_mean(samples, axis=0)
+    scaled = samples * power_of_two_scale(largest_magnitude(samples))
+    centred = scaled - tf.reduce_mean(scaled, axis=0)
     n_trials = 2 + int(math.log(n_clusters))
     chosen = _kmeans_plus_plus(centred, tf.constant(n_clusters),
                                tf.constant(n_trials),

@@ -9,6 +9,8 @@ checked input.
 """
 import time
 
+import numpy as np
+
 from ._tensorflow import tf
 from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
                         squared_distances)
@@ -20,6 +22,9 @@ STOP_REASONS = ("reached max_iter", "no label changed",
                 "centroids moved less than tol")
 # With a progress callback, `run` reports after bursts of about this long.
 PROGRESS_SECONDS = 0.5
+# Iterations per compiled call at most: the call's history holds this many,
+# so memory does not grow with max_iter.
+HISTORY_BLOCK = 1024
 
 
 def stop_code(settled, shift, threshold):
@@ -32,9 +37,10 @@ def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
         progress=None):
     """Lloyd's iterations from `centroids`, all in centred coordinates.
 
-    Without `progress`, all iterations run in one compiled call. With it,
-    they run in bursts of about PROGRESS_SECONDS, and progress(n_iter,
-    max_iter, inertia, shift) is called after each burst.
+    Without `progress`, iterations run HISTORY_BLOCK to a compiled call
+    (all of them, in practice: runs rarely take more). With it, they run
+    in bursts of about PROGRESS_SECONDS, and progress(n_iter, max_iter,
+    inertia, shift) is called after each burst.
 
     Returns
     -------
@@ -46,25 +52,30 @@ def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
     direct = direct_form(chunks.shape[-1])
     n_rows = chunks.shape[0] * chunks.shape[1]
     labels = -tf.ones((n_rows,), tf.int32)
-    history = tf.zeros((2, max(max_iter, 1)), chunks.dtype)
+    block = tf.zeros((2, min(max(max_iter, 1), HISTORY_BLOCK)),
+                     chunks.dtype)
     threshold = tf.constant(threshold, chunks.dtype)
-    i, stop, burst = 0, 0, max_iter if progress is None else 1
+    histories = [np.zeros((2, 0))]
+    i, stop = 0, 0
+    burst = HISTORY_BLOCK if progress is None else 1
     while i < max_iter and stop == 0:
         started = time.perf_counter()
         until = min(i + burst, max_iter)
         next_i, centroids, labels, stop, history = loop(
             chunks, tf.constant(n), sum_of_squares, centroids, labels,
-            tf.constant(i), tf.constant(until), threshold, history, direct)
+            tf.constant(i), tf.constant(until), threshold, block, direct)
         next_i, stop = int(next_i), int(stop)
+        histories.append(history[:, :next_i - i].numpy())
         if progress is not None:
-            progress(next_i, max_iter, float(history[0, next_i - 1]),
-                     float(history[1, next_i - 1]))
+            progress(next_i, max_iter, *histories[-1][:, -1].tolist())
             seconds_each = (time.perf_counter() - started) / (next_i - i)
-            burst = max(1, int(PROGRESS_SECONDS / seconds_each))
+            burst = min(HISTORY_BLOCK,
+                        max(1, int(PROGRESS_SECONDS / seconds_each)))
         i = next_i
     labels, inertia = final(chunks, tf.constant(n), centroids, direct)
+    history = np.concatenate(histories, axis=1)
     return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
-            history[0, :i].numpy(), history[1, :i].numpy())
+            history[0], history[1])
 
 
 def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
@@ -91,11 +102,12 @@ def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
     """Lloyd's iterations i, i+1, ... until-1 in one graph.
 
     `labels` are the previous iteration's (-1 before the first). `history`,
-    of shape (2, max_iter), gets each iteration's inertia and shift. Returns
-    the next i, the centroids and labels, the stop code (see stop_code) and
-    the history.
+    of shape (2, at least until - i), gets each iteration's inertia and
+    shift, iteration i in column 0. Returns the next i, the centroids and
+    labels, the stop code (see stop_code) and the history.
     """
     flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))       # a view
+    first = i
 
     def not_done(i, centroids, labels, stop, history):
         return tf.logical_and(i < until, stop == 0)
@@ -107,7 +119,7 @@ def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
         stop = stop_code(tf.reduce_all(labels == old_labels), shift,
                          threshold)
         history = tf.tensor_scatter_nd_update(
-            history, [[0, i], [1, i]],
+            history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return i + 1, new_centroids, labels, stop, history
 

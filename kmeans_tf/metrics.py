@@ -49,7 +49,7 @@ def silhouette(samples, labels, chunk_size):
     return float(tf.reduce_mean(tf.concat(scores, axis=0)))
 
 
-def bic(samples, centroids):
+def bic(samples, centroids, scale=1.0):
     """BIC of k-means centroids as a spherical Gaussian mixture (X-means).
 
     Each cluster j is a Gaussian around its centroid with the same variance
@@ -63,7 +63,9 @@ def bic(samples, centroids):
     and BIC = log L - (p / 2) log n, with p = (k - 1) + k d + 1 free
     parameters (weights, centroids, the variance). Higher is better: a
     cluster more must pay for its parameters by a better fit. Samples and
-    centroids are checked, in the same dtype, with n > k.
+    centroids are checked, in the same dtype, with n > k, and were
+    multiplied by `scale`: a density in the samples' own units is scale**d
+    times the scaled one, so log L gains n d log(scale).
     """
     n, d = samples.shape
     k = centroids.shape[0]
@@ -77,6 +79,6 @@ def bic(samples, centroids):
     n_j = counts.numpy()[counts.numpy() > 0].astype(np.float64)
     log_likelihood = (np.sum(n_j * np.log(n_j / n))
                       - n * d / 2 * np.log(2 * np.pi * variance)
-                      - d * (n - k) / 2)
+                      - d * (n - k) / 2 + n * d * np.log(scale))
     n_parameters = (k - 1) + k * d + 1
     return float(log_likelihood - n_parameters / 2 * np.log(n))

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._tensorflow import tf
-from .distances import direct_form, nearest, squared_distances
+from .distances import (direct_form, nearest, power_of_two_scale,
+                        squared_distances)
 from .lloyd import stop_code
 from .stats import cluster_sums, means_or_keep, relocate_empty
 
@@ -22,9 +23,12 @@ INIT_SAMPLE_SIZE = 10_000
 
 
 class Scan(NamedTuple):
-    """What one pass over a stream tells: its size, its centre (n_features,),
-    its mean per-feature variance, and a seeded sample of its rows."""
+    """What one pass over a stream tells: its size; the power of two that
+    scales it (see `distances.power_of_two_scale`); its centre (n_features,)
+    and mean per-feature variance, in scaled units; and a seeded sample of
+    its rows, unscaled."""
     n: int
+    scale: float
     centre: tf.Tensor
     variance: float
     sample: tf.Tensor
@@ -32,16 +36,31 @@ class Scan(NamedTuple):
 
 def scan(dataset, seed):
     """One pass: count the samples, their mean and variance (in float64),
-    check every value is finite, and keep a seeded uniform sample of
-    INIT_SAMPLE_SIZE rows (each row gets a random key; the rows with the
-    smallest keys are kept)."""
+    check every value is finite and every batch as wide as the first, and
+    keep a seeded uniform sample of INIT_SAMPLE_SIZE rows (each row gets a
+    random key; the rows with the smallest keys are kept).
+
+    The sums are kept in units of the largest magnitude seen so far (a
+    power of two); when a batch raises it, the sums are rescaled, exactly,
+    so no square overflows whatever the data's size.
+    """
     rng = np.random.default_rng(seed)
     n, total, squares, kept, keys = 0, 0.0, 0.0, None, None
+    scale = None
     for index, batch in enumerate(dataset.as_numpy_iterator()):
         if not np.isfinite(batch).all():
             raise ValueError(f"samples must be finite; batch {index} of the "
                              f"Dataset holds NaN or infinity")
-        wide = batch.astype(np.float64)
+        if kept is not None and batch.shape[1] != kept.shape[1]:
+            raise ValueError(f"samples: batch {index} of the Dataset has "
+                             f"{batch.shape[1]} features, the first had "
+                             f"{kept.shape[1]}")
+        batch_scale = power_of_two_scale(np.abs(batch).max(initial=0))
+        if scale is None or batch_scale < scale:
+            ratio = 1.0 if scale is None else batch_scale / scale
+            total, squares = total * ratio, squares * ratio ** 2
+            scale = batch_scale
+        wide = batch.astype(np.float64) * scale
         n, total = n + len(batch), total + wide.sum(axis=0)
         squares = squares + (wide ** 2).sum(axis=0)
         kept = batch if kept is None else np.concatenate([kept, batch])
@@ -58,7 +77,7 @@ def scan(dataset, seed):
     mean = total / n
     centre = tf.constant(mean, dataset.element_spec.dtype)
     variance = float(np.mean(squares / n - mean ** 2))
-    return Scan(n, centre, variance, tf.constant(kept))
+    return Scan(n, scale, centre, variance, tf.constant(kept))
 
 
 def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,

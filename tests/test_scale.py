@@ -19,7 +19,8 @@ def test_chunked_assignment_matches_brute_force(monkeypatch, n_features):
     # Chunks of about 100 rows: 11 of them, which do not divide 1003.
     monkeypatch.setattr(distances, "CHUNK_BYTES", 4 * 7 * n_features * 100
                         if distances.direct_form(n_features) else 4 * 700)
-    chunks = distances.centred_chunks(checks.check_samples(samples), 7)[0]
+    chunks = distances.centred_chunks(checks.check_samples(samples), 7,
+                                      1.0)[0]
     assert chunks.shape[0] > 1 and 1003 % chunks.shape[0] != 0
     expected, _ = brute_force_nearest(samples, centroids)
     labels = kmeans_tf.assign_labels(samples, centroids)

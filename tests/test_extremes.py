@@ -1,0 +1,123 @@
+"""The engine at the edges: values near the float limits, odd streams,
+huge max_iter and n_init, arguments of the wrong kind."""
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+import kmeans_tf
+from helpers import blobs
+from kmeans_tf import lloyd
+
+BASE = blobs([60, 40, 50], [1, 2, 1], 2, seed=11)
+START = BASE[[0, 1, 2]]
+
+
+def sklearn_reference():
+    return KMeans(3, init=START, n_init=1, tol=0, algorithm="lloyd").fit(BASE)
+
+
+# k-means does not change under a scale, so BASE * s clusters exactly as
+# BASE does, with centroids * s and inertia * s², whatever s: where the
+# squares of the raw values would overflow or underflow too.
+@pytest.mark.parametrize("dtype, scale", [
+    (np.float32, 1e-30), (np.float32, 1e19), (np.float32, 1e36),
+    (np.float64, 1e-300), (np.float64, 1e160), (np.float64, 1e300)])
+@pytest.mark.parametrize("stream", [False, True])
+def test_any_finite_scale_clusters_as_the_unscaled_data(dtype, scale,
+                                                        stream):
+    reference = sklearn_reference()
+    samples = (BASE * scale).astype(dtype)
+    data = (tf.data.Dataset.from_tensor_slices(samples).batch(37) if stream
+            else samples)
+    result = kmeans_tf.kmeans(data, 3, init=(START * scale).astype(dtype),
+                              tol=0)
+    np.testing.assert_array_equal(result.labels, reference.labels_)
+    np.testing.assert_allclose(result.centroids / scale,
+                               reference.cluster_centers_, rtol=1e-5)
+    assert not np.isnan(result.inertia_history).any()
+    with np.errstate(over="ignore", under="ignore"):  # inf beyond float64
+        true_inertia = np.float64(reference.inertia_) * scale * scale
+    if np.isfinite(true_inertia) and true_inertia > 1e-300:
+        assert result.inertia == pytest.approx(true_inertia, rel=1e-5)
+    else:
+        assert result.inertia == true_inertia or (
+            true_inertia < 1e-300 and result.inertia < 1e-300)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e200])
+def test_silhouette_and_bic_at_the_float_limits(scale):
+    labels = sklearn_reference().labels_
+    assert kmeans_tf.silhouette_score(BASE * scale, labels) == \
+        pytest.approx(silhouette_score(BASE, labels), abs=1e-6)
+    centroids = sklearn_reference().cluster_centers_
+    # BIC in the samples' own units: a scale of s shifts every k's BIC by
+    # -n d log(s), the same for every k.
+    shift = -BASE.size * np.log(scale)
+    assert kmeans_tf.bic_score(BASE * scale, centroids * scale) == \
+        pytest.approx(kmeans_tf.bic_score(BASE, centroids) + shift,
+                      rel=1e-9)
+
+
+def test_endless_dataset_is_refused():
+    endless = tf.data.Dataset.from_tensor_slices(BASE).batch(10).repeat()
+    for call in (kmeans_tf.kmeans, kmeans_tf.minibatch_kmeans):
+        with pytest.raises(ValueError, match="repeats forever"):
+            call(endless, 3)
+
+
+def test_a_batch_of_another_width_is_named():
+    def batches():
+        yield np.zeros((4, 2))
+        yield np.zeros((4, 2))
+        yield np.zeros((4, 3))
+    data = tf.data.Dataset.from_generator(
+        batches, output_signature=tf.TensorSpec((None, None), tf.float64))
+    with pytest.raises(ValueError, match="batch 2 of the Dataset has 3 "
+                                         "features, the first had 2"):
+        kmeans_tf.kmeans(data, 2)
+
+
+def test_history_in_blocks_is_the_whole_history(monkeypatch):
+    samples = blobs([200] * 6, [3] * 6, 2, seed=3)
+    whole = kmeans_tf.kmeans(samples, 6, init=samples[:6], tol=0)
+    assert whole.n_iter > 4
+    monkeypatch.setattr(lloyd, "HISTORY_BLOCK", 2)
+    blocked = kmeans_tf.kmeans(samples, 6, init=samples[:6], tol=0)
+    assert blocked.n_iter == whole.n_iter
+    np.testing.assert_allclose(blocked.inertia_history, whole.inertia_history)
+    np.testing.assert_allclose(blocked.shift_history, whole.shift_history)
+    np.testing.assert_allclose(blocked.centroids, whole.centroids)
+
+
+def test_memory_does_not_grow_with_max_iter():
+    # The history was once allocated up front: 10**11 iterations failed.
+    result = kmeans_tf.kmeans(BASE, 3, init=START, max_iter=10**11, tol=0)
+    assert result.converged
+    assert len(result.inertia_history) == result.n_iter
+
+
+def test_progress_is_throttled_across_runs():
+    calls = []
+    started = time.perf_counter()
+    result = kmeans_tf.kmeans(BASE, 3, n_init=300, seed=0,
+                              progress=lambda *a: calls.append(a))
+    seconds = time.perf_counter() - started
+    assert len(calls) <= seconds / lloyd.PROGRESS_SECONDS + 2
+    # The last call reports the end of the run that was kept.
+    assert calls[-1][0] == result.n_iter
+
+
+@pytest.mark.parametrize("keyword, value, words", [
+    ("strategy", "mirrored", "strategy must be a tf.distribute.Strategy"),
+    ("progress", 5, "progress must be callable"),
+    ("seed", "one", "seed must be an integer"),
+    ("seed", 2**63, "seed=9223372036854775808 should be between 0 and"),
+])
+def test_arguments_of_the_wrong_kind_are_named(keyword, value, words):
+    with pytest.raises((TypeError, ValueError)) as raised:
+        kmeans_tf.kmeans(BASE, 3, **{keyword: value})
+    assert words in str(raised.value)
