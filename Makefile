@@ -15,7 +15,7 @@ test: $(VENV)/.dev
 # Redraw the README's pictures in docs/ with every lesson script, headless.
 pictures: $(VENV)/.runtime
 	for script in generate_samples initialise update_step iterate converge \
-	        quantize distributed; do \
+	        quantize distributed serve; do \
 	    $(BIN)/python $$script.py --centroid-seed 7 --save docs/$$script.png || exit 1; \
 	done
 	$(BIN)/python choose_k.py --n-clusters 4 --seed 1 --max-k 7 \

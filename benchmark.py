@@ -40,9 +40,12 @@ MEMORY_CASE = (10_000_000, 2, 100, 3)
 # and returns the final centroids and the iterations it ran.
 
 def run_ours(samples, init, iterations):
+    import warnings
     import functions as fn
-    result = fn.kmeans(samples, len(init), init=init, max_iter=iterations,
-                       tol=0)
+    with warnings.catch_warnings():    # max_iter stops it on purpose
+        warnings.simplefilter("ignore", fn.kmeans_tf.ConvergenceWarning)
+        result = fn.kmeans(samples, len(init), init=init,
+                           max_iter=iterations, tol=0)
     return result.centroids, result.n_iter
 
 

@@ -28,8 +28,8 @@ import numpy as np
 import kmeans_tf  # first: it imports TensorFlow without start-up noise
 import tensorflow as tf
 from kmeans_tf import checks
-from kmeans_tf import (KMeansResult, assign_labels, bic_score,  # noqa: F401
-                       choose_kmeans_plus_plus_centroids, kmeans,
+from kmeans_tf import (KMeans, KMeansResult, assign_labels,  # noqa: F401
+                       bic_score, choose_kmeans_plus_plus_centroids, kmeans,
                        minibatch_kmeans, silhouette_score)
 
 # The lesson's spread of each blob around its true centroid.
@@ -114,11 +114,10 @@ def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,
         groups = np.arange(len(samples)) // n_samples_per_cluster
     else:
         groups = np.zeros(len(samples), dtype=int)
-    colours = plt.get_cmap("tab10")
     for group in np.unique(groups):
         members = samples[groups == group]
         ax.scatter(members[:, 0], members[:, 1], s=8, alpha=0.6,
-                   color=colours(int(group) % 10))
+                   color=cluster_colours([group])[0])
     # A large magenta X with a dark outline stands out on any blob colour.
     ax.plot(centroids[:, 0], centroids[:, 1], "X", markersize=16,
             markerfacecolor="magenta", markeredgecolor="black",
@@ -131,6 +130,16 @@ def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def cluster_colours(labels):
+    """The colour `plot_clusters` gives each label: (n, 4) RGBA values.
+
+    Cluster j is always the j-th colour of matplotlib's "tab10" palette
+    (cycling after 10), so a cluster keeps its colour across pictures.
+    """
+    import matplotlib.pyplot as plt
+    return plt.get_cmap("tab10")(np.asarray(labels, dtype=int) % 10)
 
 
 def choose_random_centroids(samples, n_clusters, seed=None):

@@ -8,6 +8,10 @@ The engine beneath the lessons' `functions.py`. Use it from your own code::
     result.centroids, result.labels, result.inertia
     labels = kmeans_tf.assign_labels(new_samples, result.centroids)
 
+    model = kmeans_tf.KMeans(5, seed=0).fit(samples)    # scikit-learn's way
+    model.predict(new_samples)
+    model.save("my_model")          # a SavedModel for TF Serving, TF Lite
+
 The map, one concern per module; the arrows are imports:
 
 - `api`: the public functions (`kmeans`, `minibatch_kmeans`,
@@ -26,18 +30,34 @@ The map, one concern per module; the arrows are imports:
 - `stream`: Lloyd over a tf.data stream and under tf.distribute (the same
   stop and empty-cluster rules), and mini-batch k-means.
 - `metrics`: the silhouette coefficient and the BIC.
+- `model`: `KMeans`, the estimator (fit, predict, transform, score, save,
+  load), on `kmeans`.
+- `export`: the SavedModel a fitted model is saved as, and its loading.
+- `keras_layer`: `KMeansLayer`, a Keras layer that adapts to data by
+  k-means (imported on first use: it loads Keras).
 
-Imports: api -> checks, init, distances, lloyd, stream, metrics;
+Imports: keras_layer -> api, distances; export -> distances;
+model -> api, export, distances, checks;
+api -> checks, init, distances, lloyd, stream, metrics;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
 metrics -> stats, distances; init -> distances; stats -> distances. Functions outside `api`
 and `checks` assume checked input. The package imports TensorFlow once,
 quietly (`_tensorflow`), and never imports the lessons.
 """
-from .api import (KMeansResult, assign_labels, bic_score,
+from .api import (ConvergenceWarning, KMeansResult, assign_labels, bic_score,
                   choose_kmeans_plus_plus_centroids, kmeans, minibatch_kmeans,
                   silhouette_score)
+from .model import KMeans
 
-__all__ = ["KMeansResult", "assign_labels", "bic_score",
-           "choose_kmeans_plus_plus_centroids", "kmeans", "minibatch_kmeans",
-           "silhouette_score"]
+__all__ = ["ConvergenceWarning", "KMeans", "KMeansLayer", "KMeansResult",
+           "assign_labels", "bic_score", "choose_kmeans_plus_plus_centroids",
+           "kmeans", "minibatch_kmeans", "silhouette_score"]
+
+
+def __getattr__(name):
+    """KMeansLayer on first use: importing Keras takes a moment."""
+    if name == "KMeansLayer":
+        from .keras_layer import KMeansLayer
+        return KMeansLayer
+    raise AttributeError(f"module 'kmeans_tf' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -6,7 +6,9 @@ arguments once, runs the best of n_init starts (`init`, then `lloyd.run` or
 `stream.lloyd`), and turns the winning run's tuple into a `KMeansResult`.
 A stream's values can only be checked as they pass: `stream.scan` does it.
 """
+import os
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -14,12 +16,18 @@ import numpy as np
 from . import distances, init as starts, lloyd, metrics, stream
 from ._tensorflow import tf
 from .checks import (check_centroids, check_dataset, check_init, check_int,
-                     check_labels, check_n_clusters, check_number,
-                     check_progress, check_samples, check_seed,
-                     check_strategy)
+                     check_labels, check_metric, check_n_clusters,
+                     check_number, check_progress, check_sample_weight,
+                     check_samples, check_seed, check_strategy, unit_rows)
 
 # Rows per batch when an array is streamed (under a strategy).
 STREAM_BATCH_SIZE = 65536
+
+
+class ConvergenceWarning(UserWarning):
+    """k-means did not settle: max_iter cut it short, or it found fewer
+    distinct clusters than asked for. Filter it like any warning:
+    ``warnings.simplefilter("ignore", kmeans_tf.ConvergenceWarning)``."""
 
 
 class KMeansResult(NamedTuple):
@@ -30,7 +38,8 @@ class KMeansResult(NamedTuple):
     labels : ndarray of shape (n_samples,), int32; each sample's nearest
         centroid among the returned `centroids`.
     inertia : float, total squared distance of samples to their nearest
-        centroid (scikit-learn's `inertia_`).
+        centroid (scikit-learn's `inertia_`), weighted by sample_weight;
+        for metric="cosine", the sum of 1 - cosine similarity.
     n_iter : int, Lloyd iterations run (mini-batch steps for
         `minibatch_kmeans`).
     converged : bool, whether it settled (labels or centroids) rather than
@@ -52,14 +61,16 @@ class KMeansResult(NamedTuple):
     shift_history: np.ndarray
 
 
-def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
-           tol=1e-4, seed=None, progress=None, strategy=None):
+def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
+           init="k-means++", n_init=1, max_iter=300, tol=1e-4, seed=None,
+           progress=None, strategy=None, log_dir=None):
     """Cluster samples with k-means (Lloyd's algorithm) until it converges.
 
     Parameters
     ----------
     samples : array-like of shape (n_samples, n_features), or a
-        tf.data.Dataset of batches of shape (batch_size, n_features)
+        tf.data.Dataset of batches of shape (batch_size, n_features), or of
+        (batch, weights) pairs with weights of shape (batch_size,)
         Numeric and finite: lists, NumPy arrays, tensors. float32 is kept as
         float32, anything else is computed in float64. A Dataset is
         streamed: every iteration is one exact pass over it, so the data
@@ -67,6 +78,15 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         10,000 of its rows, taken in a first pass (all of them, in order,
         when there are no more).
     n_clusters : int, 1 <= n_clusters <= n_samples
+    sample_weight : array-like of shape (n_samples,), optional
+        Weights >= 0, scikit-learn's meaning: a sample of weight 2 counts
+        as two copies of it, in the means, the inertia and the k-means++ or
+        random start. For a Dataset, give (batch, weights) pairs instead.
+    metric : {"euclidean", "cosine"}
+        "cosine" is spherical k-means: samples are compared by the angle
+        between them (rows of zeros are refused), each centroid is the mean
+        of its members put back at length 1, and the inertia is the sum of
+        1 - cosine similarity.
     init : {"k-means++", "random"} or array-like of shape (n_clusters,
         n_features)
         "k-means++": greedy D² sampling, as scikit-learn's. "random":
@@ -87,10 +107,10 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         `choose_random_centroids(samples, n_clusters, seed)`. Without a
         seed, the first run's seed is drawn at random.
     progress : callable, optional
-        Called as progress(n_iter, max_iter, inertia, shift) about twice a
-        second while it runs (after every pass over a stream), for a
-        progress line on long runs. Without it, in memory, all iterations
-        run in one compiled call.
+        Called as progress(n_iter, max_iter, inertia, shift) at most about
+        twice a second while it runs (and once at the end), for a progress
+        line on long runs. Without it, in memory, all iterations run in one
+        compiled call.
     strategy : tf.distribute.Strategy, optional
         Spread each iteration over the strategy's replicas (GPUs, logical
         CPUs, or machines with MultiWorkerMirroredStrategy): each replica
@@ -98,68 +118,91 @@ def kmeans(samples, n_clusters, *, init="k-means++", n_init=1, max_iter=300,
         all-reduce adds them up. From the same start the result equals the
         single-device one to float rounding (an array's start is chosen as
         in memory; a Dataset's from its sample, see `samples`).
+    log_dir : str or path, optional
+        Write each run's inertia and shift, per iteration, for TensorBoard:
+        run i to log_dir/run_i (`tensorboard --logdir log_dir`).
 
     Returns
     -------
     KMeansResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When max_iter stops the kept run before it converged, and when it
+        found fewer distinct clusters than n_clusters (duplicate samples).
 
     Notes
     -----
     Empty clusters: when clusters have no samples, the first takes the
     sample farthest from its own centroid (among all samples), the second
     the next farthest, and so on, as scikit-learn does, so from the same
-    start the two agree. Precision: the samples are centred first
-    (k-means does not change under a shift), which keeps the expanded
-    distance formula accurate for data far from the origin.
+    start the two agree. Precision: the samples are scaled by a power of
+    two and centred first (k-means changes under neither), which keeps
+    the expanded distance formula accurate for data far from the origin
+    and keeps squares from overflowing.
     """
     n_init = check_int(n_init, "n_init", 1)
     max_iter = check_int(max_iter, "max_iter", 0)
     tol = check_number(tol, "tol", 0)
     seed = check_seed(seed)
     strategy = check_strategy(strategy)
+    spherical = check_metric(metric) == "cosine"
     report = _Throttled(progress) if check_progress(progress) else None
     if isinstance(samples, tf.data.Dataset) or strategy is not None:
         check_int(n_clusters, "n_clusters", 1)      # before a whole pass
-        dataset, scan = _scanned(samples, seed)
+        dataset, scan = _scanned(samples, seed, sample_weight, spherical)
         n_clusters = check_n_clusters(n_clusters, scan.n)
-        init = check_init(init, scan.sample, n_clusters)
-        pool, scale, centre = scan.sample, scan.scale, scan.centre
+        pool, weights = scan.sample, scan.sample_weight
+        scale, centre = scan.scale, scan.centre
         threshold = tol * scan.variance
         strategy = strategy or tf.distribute.get_strategy()
 
         def run(start):
             return stream.lloyd(dataset, centre, start, max_iter, threshold,
-                                strategy, report)
+                                strategy, report, radius)
     else:
         pool = check_samples(samples)
         n_clusters = check_n_clusters(n_clusters, len(pool))
-        init = check_init(init, pool, n_clusters)
+        weights = check_sample_weight(sample_weight, len(pool), pool.dtype)
+        if spherical:
+            pool = unit_rows(pool)
         scale = distances.power_of_two_scale(
             distances.largest_magnitude(pool))
-        chunks, centre, variance, sum_of_squares = distances.centred_chunks(
-            pool, n_clusters, scale)
-        threshold = tol * float(variance)
+        data = distances.centred_chunks(pool, n_clusters, scale, weights,
+                                        centre=not spherical)
+        centre, threshold = data.centre, tol * float(data.variance)
 
         def run(start):
-            return lloyd.run(chunks, len(pool), sum_of_squares, start,
-                             max_iter, threshold, report)
+            return lloyd.run(data, start, max_iter, threshold, report,
+                             radius)
 
-    best = None
-    for run_seed in _run_seeds(seed, 1 if not isinstance(init, str)
-                               else n_init):
-        start = starts.initial_centroids(init, pool, n_clusters, run_seed)
-        result = run(tf.cast(start, centre.dtype) * scale - centre)
-        if best is None or result[2] < best[2]:      # the lowest inertia
-            best = result
-    result = _result(best, scale, centre)
+    radius = scale if spherical else None      # the scaled samples' length
+    init = check_init(init, pool, n_clusters)
+    if spherical and not isinstance(init, str):
+        init = unit_rows(init, "init")
+    result = None
+    for index, run_seed in enumerate(_run_seeds(
+            seed, 1 if not isinstance(init, str) else n_init)):
+        start = starts.initial_centroids(init, pool, n_clusters, run_seed,
+                                         weights)
+        this = _result(run(tf.cast(start, centre.dtype) * scale - centre),
+                       scale, centre, halve=spherical)
+        if log_dir is not None:
+            _write_history(os.path.join(os.fspath(log_dir), f"run_{index}"),
+                           this)
+        if result is None or this.inertia < result.inertia:
+            result = this                       # the lowest inertia kept
     if report and result.n_iter:
         report.last(result.n_iter, max_iter, result.inertia_history[-1],
                     result.shift_history[-1])
+    _warn_if_unsettled(result, n_clusters, max_iter)
     return result
 
 
-def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
-                     init="k-means++", seed=None):
+def minibatch_kmeans(samples, n_clusters, *, sample_weight=None,
+                     batch_size=1024, max_steps=200, init="k-means++",
+                     seed=None):
     """Approximate k-means from mini-batches (scikit-learn's MiniBatchKMeans
     update rule), for data too large for many full passes.
 
@@ -174,8 +217,11 @@ def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
     Parameters
     ----------
     samples : array-like of shape (n_samples, n_features), or a
-        tf.data.Dataset of batches (then `batch_size` is its own).
+        tf.data.Dataset of batches or (batch, weights) pairs (then
+        `batch_size` is its own).
     n_clusters : int
+    sample_weight : array-like of shape (n_samples,), optional
+        As for `kmeans`.
     batch_size : int, samples per step for array input.
     max_steps : int, mini-batches to take.
     init, seed : as for `kmeans`; the start comes from a seeded sample.
@@ -189,11 +235,12 @@ def minibatch_kmeans(samples, n_clusters, *, batch_size=1024, max_steps=200,
     max_steps = check_int(max_steps, "max_steps", 0)
     seed = check_seed(seed)
     check_int(n_clusters, "n_clusters", 1)          # before a whole pass
-    dataset, scan = _scanned(samples, seed)
+    dataset, scan = _scanned(samples, seed, sample_weight)
     n_clusters = check_n_clusters(n_clusters, scan.n)
     init = check_init(init, scan.sample, n_clusters)
     seed = _run_seeds(seed, 1)[0]
-    start = starts.initial_centroids(init, scan.sample, n_clusters, seed)
+    start = starts.initial_centroids(init, scan.sample, n_clusters, seed,
+                                     scan.sample_weight)
     steps = dataset
     if not isinstance(samples, tf.data.Dataset):
         steps = dataset.unbatch().shuffle(
@@ -336,21 +383,39 @@ def bic_score(samples, centroids):
     return metrics.bic(samples * scale, centroids * scale, scale)
 
 
-def _scanned(samples, seed):
-    """A stream of checked batches, scaled (see `distances`), and its first
-    pass (`stream.scan`)."""
+def _scanned(samples, seed, sample_weight=None, spherical=False):
+    """A stream of checked (batch, weights) pairs, scaled (see
+    `distances`), and its first pass (`stream.scan`). The scan's sample
+    weights are None when no weights were given."""
     if isinstance(samples, tf.data.Dataset):
+        if sample_weight is not None:
+            raise TypeError("sample_weight is for arrays; give a Dataset of "
+                            "(batch, weights) pairs instead")
+        weighted = isinstance(samples.element_spec, tuple)
         dataset = check_dataset(samples)
-        scan = stream.scan(dataset, seed)
+        if spherical:
+            dataset = dataset.map(lambda batch, weights: (
+                tf.math.divide_no_nan(batch, tf.norm(
+                    batch, axis=1, keepdims=True)), weights))
+        scan = stream.scan(dataset, seed, spherical)
     else:
         # An array in memory: its start is chosen from all of it, as in
         # memory.
         checked = check_samples(samples)
-        dataset = tf.data.Dataset.from_tensor_slices(checked).batch(
-            STREAM_BATCH_SIZE)
-        scan = stream.scan(dataset, seed)._replace(sample=checked)
-    scale = tf.constant(scan.scale, dataset.element_spec.dtype)
-    return dataset.map(lambda batch: batch * scale), scan
+        weights = check_sample_weight(sample_weight, len(checked),
+                                      checked.dtype)
+        weighted = weights is not None
+        if spherical:
+            checked = unit_rows(checked)
+        dataset = tf.data.Dataset.from_tensor_slices((checked, (
+            weights if weighted else tf.ones(len(checked), checked.dtype))
+        )).batch(STREAM_BATCH_SIZE)
+        scan = stream.scan(dataset, seed, spherical)._replace(
+            sample=checked, sample_weight=weights)
+    if not weighted:
+        scan = scan._replace(sample_weight=None)
+    scale = tf.constant(scan.scale, dataset.element_spec[0].dtype)
+    return dataset.map(lambda batch, weights: (batch * scale, weights)), scan
 
 
 class _Throttled:
@@ -379,12 +444,13 @@ def _run_seeds(seed, n_runs):
     return [seed + run for run in range(n_runs)]
 
 
-def _result(run, scale, centre, stop_reason=None):
+def _result(run, scale, centre, stop_reason=None, halve=False):
     """The KMeansResult of a runner's tuple, in the samples' units.
 
     The runners work on samples * scale - centre; squared distances come
     back in scale² units. Dividing by a power of two is exact; a true
-    inertia beyond the float range becomes inf, never NaN.
+    inertia beyond the float range becomes inf, never NaN. For unit-length
+    samples (`halve`, the cosine metric), 1 - cos = |x - c|² / 2.
     """
     centroids, labels, inertia, n_iter, stop, inertias, shifts = run
 
@@ -392,7 +458,45 @@ def _result(run, scale, centre, stop_reason=None):
         with np.errstate(over="ignore"):
             return np.asarray(values, np.float64) / scale / scale
 
+    half = 0.5 if halve else 1.0
     return KMeansResult((centroids + centre.numpy()) / scale, labels,
-                        float(unscale_squares(inertia)), n_iter, stop > 0,
-                        stop_reason or lloyd.STOP_REASONS[stop],
-                        unscale_squares(inertias), unscale_squares(shifts))
+                        float(unscale_squares(inertia)) * half, n_iter,
+                        stop > 0, stop_reason or lloyd.STOP_REASONS[stop],
+                        unscale_squares(inertias) * half,
+                        unscale_squares(shifts))
+
+
+def _warn_if_unsettled(result, n_clusters, max_iter):
+    """ConvergenceWarning for a run max_iter cut short, or fewer distinct
+    clusters than asked for."""
+    if max_iter and result.stop_reason == lloyd.STOP_REASONS[0]:
+        warnings.warn(f"k-means stopped at max_iter={max_iter} before it "
+                      f"converged; raise max_iter, or tol", ConvergenceWarning,
+                      stacklevel=3)
+    found = len(np.unique(result.labels))
+    if found < n_clusters:
+        warnings.warn(f"found {found} distinct clusters, fewer than "
+                      f"n_clusters={n_clusters}: the samples have fewer "
+                      f"distinct values than that", ConvergenceWarning,
+                      stacklevel=3)
+
+
+def _write_history(folder, result):
+    """A run's inertia and shift per iteration, for TensorBoard.
+
+    `tf.summary.write` with the "scalars" plugin's tag is what
+    `tf.summary.scalar` writes, without needing the tensorboard package
+    installed to write it.
+    """
+    from tensorflow.core.framework import summary_pb2
+
+    scalars = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name="scalars"))
+    writer = tf.summary.create_file_writer(folder)
+    with writer.as_default():
+        for step, (inertia, shift) in enumerate(zip(result.inertia_history,
+                                                    result.shift_history)):
+            tf.summary.write("inertia", inertia, step, metadata=scalars)
+            tf.summary.write("shift", shift, step, metadata=scalars)
+    writer.close()

@@ -12,6 +12,8 @@ from ._tensorflow import tf
 
 # Valid names for `kmeans(init=...)`; an array of centroids is also accepted.
 INIT_METHODS = ("k-means++", "random")
+# Valid names for `kmeans(metric=...)`.
+METRICS = ("euclidean", "cosine")
 
 
 def check_samples(samples, name="samples"):
@@ -153,22 +155,78 @@ def check_init(init, samples, n_clusters):
 
 
 def check_dataset(dataset):
-    """A finite Dataset of numeric batches (batch_size, n_features), cast to
-    float32 (if it is float32) or float64. Its values and widths are checked
-    as they stream, by `stream.scan`. A Dataset whose cardinality is unknown
-    (a generator, a filter) is taken to end; one that never does hangs."""
+    """A finite Dataset of numeric batches (batch_size, n_features), or of
+    (batch, weights) pairs with weights of shape (batch_size,), as pairs:
+    batches cast to float32 (if they are float32) or float64, weights to
+    the same dtype (1 where none are given). Values, widths and weights are
+    checked as they stream, by `stream.scan`. A Dataset whose cardinality
+    is unknown (a generator, a filter) is taken to end; one that never does
+    hangs."""
     spec = dataset.element_spec
-    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2 \
-            or not (spec.dtype.is_floating or spec.dtype.is_integer):
+    weighted = isinstance(spec, tuple) and len(spec) == 2
+    batch_spec, weight_spec = spec if weighted else (spec, None)
+    if not isinstance(batch_spec, tf.TensorSpec) \
+            or batch_spec.shape.rank != 2 \
+            or not (batch_spec.dtype.is_floating
+                    or batch_spec.dtype.is_integer) \
+            or (weighted and not (isinstance(weight_spec, tf.TensorSpec)
+                                  and weight_spec.shape.rank == 1)):
         raise TypeError(f"samples as a Dataset must yield numeric batches "
-                        f"of shape (batch_size, n_features); its elements "
-                        f"are {spec}")
+                        f"of shape (batch_size, n_features), or (batch, "
+                        f"weights) pairs with weights of shape "
+                        f"(batch_size,); its elements are {spec}")
     if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
         raise ValueError("samples as a Dataset must end: this one repeats "
                          "forever (take a finite part, e.g. .take(n), or "
                          "drop .repeat())")
-    dtype = tf.float32 if spec.dtype == tf.float32 else tf.float64
-    return dataset.map(lambda batch: tf.cast(batch, dtype))
+    dtype = tf.float32 if batch_spec.dtype == tf.float32 else tf.float64
+    if weighted:
+        return dataset.map(lambda batch, weights: (
+            tf.cast(batch, dtype), tf.cast(weights, dtype)))
+    return dataset.map(lambda batch: (tf.cast(batch, dtype), tf.ones(
+        tf.shape(batch)[:1], dtype)))
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """None, or weights of shape (n_samples,): finite, >= 0, not all 0, as
+    a tensor of `dtype`."""
+    if sample_weight is None:
+        return None
+    array = np.asarray(sample_weight.numpy() if isinstance(
+        sample_weight, tf.Tensor) else sample_weight)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"sample_weight must hold real numbers; got dtype "
+                        f"{array.dtype}")
+    if array.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have one weight per sample, "
+                         f"shape ({n_samples},); got shape {array.shape}")
+    if not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not array.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
+    return tf.constant(array, dtype)
+
+
+def check_metric(metric):
+    """A name from METRICS."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
+    return metric
+
+
+def unit_rows(samples, name="samples"):
+    """Checked samples (n, d) divided by their lengths, for the cosine
+    metric; a row of zeros has no direction and is refused."""
+    largest = float(tf.reduce_max(tf.abs(samples)))
+    scaled = samples * (2.0 ** -np.frexp(largest)[1] if largest else 1.0)
+    lengths = tf.norm(scaled, axis=1, keepdims=True)                # (n, 1)
+    zero = np.flatnonzero(lengths.numpy()[:, 0] == 0)
+    if len(zero):
+        raise ValueError(f"{name} must have no row of zeros for "
+                         f"metric='cosine' (it has no direction); row "
+                         f"{zero[0]} is one ({len(zero)} such rows)")
+    return scaled / lengths
 
 
 def check_arguments(samples, **arguments):

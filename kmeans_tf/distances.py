@@ -22,6 +22,7 @@ overflow (data near 1e20 in float32) or underflow (near 1e-25).
 Everything here assumes checked input (see `checks`).
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,24 +60,36 @@ def assign(samples, centroids):
     """
     scale = power_of_two_scale(max(largest_magnitude(samples),
                                    largest_magnitude(centroids)))
-    chunks, centre, _, _ = centred_chunks(samples, centroids.shape[0], scale)
+    data = centred_chunks(samples, centroids.shape[0], scale)
     direct = direct_form(samples.shape[1])
-    return assign_chunks(chunks, centroids * scale - centre,
+    return assign_chunks(data.chunks, centroids * scale - data.centre,
                          direct)[:samples.shape[0]]
 
 
-def centred_chunks(samples, n_clusters, scale):
+class Chunked(NamedTuple):
+    """Samples made ready for the loops (see `centred_chunks`)."""
+    chunks: tf.Tensor           # (n_chunks, chunk_size, d), padded with 0
+    weights: tf.Tensor          # (n_chunks * chunk_size,), 0 on padding;
+    #                             None when every sample weighs 1
+    n: int                      # samples; rows from n on are padding
+    centre: tf.Tensor           # (d,), in scaled units
+    variance: tf.Tensor         # mean per-feature variance, scaled units
+    sum_of_squares: tf.Tensor   # (weighted) of the centred rows, float64
+
+
+def centred_chunks(samples, n_clusters, scale, weights=None, centre=True):
     """Scale and centre the samples, and cut them into chunks, in one pass.
 
-    Returns chunks (n_chunks, chunk_size, n_features) of samples * scale -
-    centre, padded with zero rows that the loops leave out by their index
-    (>= n_samples); the centre (n_features,), in scaled units; the mean
-    per-feature variance and the sum of squares of the centred samples
-    (float64), in scaled units too. A chunk is as many samples as keep its
-    block of distances to every centroid within CHUNK_BYTES; the chunks are
-    of equal size, so there is little padding. Centring costs nothing
-    (k-means does not change under a shift) and keeps the expanded formula
-    accurate for data far from the origin.
+    Returns a Chunked: chunks of samples * scale - centre, padded with zero
+    rows that the loops leave out by their index (>= n_samples); the
+    weights (n,), if any, padded alike; the centre (n_features,) in scaled
+    units (zero when not `centre`); the mean per-feature variance
+    (unweighted, as scikit-learn's tol uses it) and the weighted sum of
+    squares of the centred samples (float64), in scaled units too. A chunk
+    is as many samples as keep its block of distances to every centroid
+    within CHUNK_BYTES; the chunks are of equal size, so there is little
+    padding. Centring costs nothing (k-means does not change under a shift)
+    and keeps the expanded formula accurate for data far from the origin.
     """
     n, n_features = samples.shape
     per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
@@ -86,20 +99,27 @@ def centred_chunks(samples, n_clusters, scale):
     # Small data (the lessons') run eagerly: compiling would cost more.
     prepare = (_centre_and_pad_xla if n * n_features >= XLA_MIN_VALUES
                else _centre_and_pad)
-    return prepare(samples, tf.constant(scale, samples.dtype), n_chunks,
-                   chunk_size)
+    chunks, weights, middle, variance, sum_of_squares = prepare(
+        samples, tf.constant(scale, samples.dtype), weights, centre,
+        n_chunks, chunk_size)
+    return Chunked(chunks, weights, n, middle, variance, sum_of_squares)
 
 
-def _centre_and_pad(samples, scale, n_chunks, chunk_size):
+def _centre_and_pad(samples, scale, weights, centre, n_chunks, chunk_size):
     """See centred_chunks; under XLA these steps fuse into few passes."""
+    n = samples.shape[0]
     scaled = samples * scale
-    centre, variance = tf.nn.moments(scaled, axes=[0])
-    centred = scaled - centre
-    padded = tf.pad(centred, [[0, n_chunks * chunk_size - samples.shape[0]],
-                              [0, 0]])
+    mean, variance = tf.nn.moments(scaled, axes=[0])
+    middle = mean if centre else tf.zeros_like(mean)
+    centred = scaled - middle
+    padded = tf.pad(centred, [[0, n_chunks * chunk_size - n], [0, 0]])
+    squares = tf.reduce_sum(tf.cast(centred, tf.float64) ** 2, axis=1)
+    if weights is not None:
+        squares *= tf.cast(weights, tf.float64)
+        weights = tf.pad(weights, [[0, n_chunks * chunk_size - n]])
     return (tf.reshape(padded, (n_chunks, chunk_size, samples.shape[1])),
-            centre, tf.reduce_mean(variance),
-            tf.reduce_sum(tf.cast(centred, tf.float64) ** 2))
+            weights, middle, tf.reduce_mean(variance),
+            tf.reduce_sum(squares))
 
 
 _centre_and_pad_xla = tf.function(_centre_and_pad, jit_compile=True)
@@ -148,3 +168,40 @@ def squared_distances(samples, centroids, labels):
     """
     return tf.reduce_sum((samples - tf.gather(centroids, labels)) ** 2,
                          axis=1)
+
+
+def pairwise(samples, centroids, metric="euclidean"):
+    """Distance of every sample to every centroid: (n, k), samples' dtype.
+
+    Euclidean distances, or for "cosine" 1 - cosine similarity; samples and
+    centroids checked. Computed in float64 after a power-of-two scale (see
+    `to_every_centroid`); the output is a whole (n, k) matrix, so this is
+    for the data you want it for, not for any size.
+    """
+    scale = power_of_two_scale(max(largest_magnitude(samples),
+                                   largest_magnitude(centroids)))
+    wide = to_every_centroid(tf.cast(samples, tf.float64) * scale,
+                             tf.cast(centroids, tf.float64) * scale,
+                             metric == "cosine")
+    return tf.cast(wide if metric == "cosine" else wide / scale,
+                   samples.dtype)
+
+
+def to_every_centroid(samples, centroids, cosine):
+    """(n, k) distances in plain TensorFlow ops, for serving and Keras too.
+
+    Cosine: 1 - the dot product of the unit-length samples with the
+    (unit-length) centroids. Euclidean: the expanded square after a shift
+    by the centroids' mean, which changes no distance but keeps the digits
+    of data far from the origin; clipped at 0 against rounding.
+    """
+    if cosine:
+        unit = tf.math.divide_no_nan(
+            samples, tf.norm(samples, axis=1, keepdims=True))
+        return 1 - tf.matmul(unit, centroids, transpose_b=True)
+    middle = tf.reduce_mean(centroids, axis=0)
+    x, c = samples - middle, centroids - middle
+    squared = (tf.reduce_sum(x * x, axis=1, keepdims=True)
+               - 2 * tf.matmul(x, c, transpose_b=True)
+               + tf.reduce_sum(c * c, axis=1))                    # (n, k)
+    return tf.sqrt(tf.maximum(squared, 0))

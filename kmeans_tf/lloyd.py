@@ -8,14 +8,15 @@ where compiling would cost more than it saves. Everything here assumes
 checked input.
 """
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 from ._tensorflow import tf
 from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
                         squared_distances)
-from .stats import cluster_sums, inertia_from_sums, means_or_keep, \
-    relocate_empty
+from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
+                    on_sphere, relocate_empty)
 
 # Why a run stopped, by its stop code; 0 means it is still running.
 STOP_REASONS = ("reached max_iter", "no label changed",
@@ -33,28 +34,31 @@ def stop_code(settled, shift, threshold):
     return tf.where(settled, 1, tf.where(shift <= threshold, 2, 0))
 
 
-def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
-        progress=None):
-    """Lloyd's iterations from `centroids`, all in centred coordinates.
+def run(data, centroids, max_iter, threshold, progress=None, radius=None):
+    """Lloyd's iterations from `centroids`, in the coordinates of `data`.
 
-    Without `progress`, iterations run HISTORY_BLOCK to a compiled call
-    (all of them, in practice: runs rarely take more). With it, they run
-    in bursts of about PROGRESS_SECONDS, and progress(n_iter, max_iter,
-    inertia, shift) is called after each burst.
+    `data` is a `distances.Chunked`. With `radius` (spherical k-means, for
+    the cosine metric) every new centroid is put back at that length, the
+    samples' own. Without `progress`, iterations run HISTORY_BLOCK to a
+    compiled call (all of them, in practice: runs rarely take more). With
+    it, they run in bursts of about PROGRESS_SECONDS, and progress(n_iter,
+    max_iter, inertia, shift) is called after each burst.
 
     Returns
     -------
     tuple (centroids (k, d), labels (n,), inertia, n_iter, stop code,
     inertia history (n_iter,), shift history (n_iter,)), NumPy values.
     """
-    xla = n * chunks.shape[-1] >= XLA_MIN_VALUES
+    xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
     loop, final = _COMPILED[xla]
-    direct = direct_form(chunks.shape[-1])
-    n_rows = chunks.shape[0] * chunks.shape[1]
-    labels = -tf.ones((n_rows,), tf.int32)
-    block = tf.zeros((2, min(max(max_iter, 1), HISTORY_BLOCK)),
-                     chunks.dtype)
-    threshold = tf.constant(threshold, chunks.dtype)
+    dtype = data.chunks.dtype
+    options = _Options(direct_form(data.chunks.shape[-1]), radius is not None)
+    radius = tf.constant(radius or 0, dtype)
+    labels = -tf.ones((data.chunks.shape[0] * data.chunks.shape[1],),
+                      tf.int32)
+    block = tf.zeros((2, min(max(max_iter, 1), HISTORY_BLOCK)), dtype)
+    threshold = tf.constant(threshold, dtype)
+    data = data._replace(n=tf.constant(data.n))
     histories = [np.zeros((2, 0))]
     i, stop = 0, 0
     burst = HISTORY_BLOCK if progress is None else 1
@@ -62,8 +66,8 @@ def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
         started = time.perf_counter()
         until = min(i + burst, max_iter)
         next_i, centroids, labels, stop, history = loop(
-            chunks, tf.constant(n), sum_of_squares, centroids, labels,
-            tf.constant(i), tf.constant(until), threshold, block, direct)
+            data, centroids, labels, tf.constant(i), tf.constant(until),
+            threshold, block, radius, options)
         next_i, stop = int(next_i), int(stop)
         histories.append(history[:, :next_i - i].numpy())
         if progress is not None:
@@ -72,13 +76,20 @@ def run(chunks, n, sum_of_squares, centroids, max_iter, threshold,
             burst = min(HISTORY_BLOCK,
                         max(1, int(PROGRESS_SECONDS / seconds_each)))
         i = next_i
-    labels, inertia = final(chunks, tf.constant(n), centroids, direct)
+    labels, inertia = final(data, centroids, options)
     history = np.concatenate(histories, axis=1)
+    n = int(data.n)
     return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
             history[0], history[1])
 
 
-def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
+class _Options(NamedTuple):
+    """The loop's Python switches: each value is traced once."""
+    direct: bool        # distances from differences (see distances)
+    spherical: bool     # centroids kept at the samples' length (cosine)
+
+
+def _lloyd_step(data, flat, centroids, radius, options):
     """One Lloyd iteration. Returns labels, inertia and new centroids.
 
     The inertia is that of `centroids`, the ones the samples were assigned
@@ -86,19 +97,24 @@ def _lloyd_step(flat, chunks, n, centroids, sum_of_squares, direct):
     centroids (`stats.relocate_empty`).
     """
     k = tf.shape(centroids)[0]
-    labels = assign_chunks(chunks, centroids, direct)
-    padding = tf.range(tf.shape(labels)[0]) >= n
-    sums, counts = cluster_sums(flat, tf.where(padding, k, labels), k)
-    inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
+    labels = assign_chunks(data.chunks, centroids, options.direct)
+    padding = tf.range(tf.shape(labels)[0]) >= data.n
+    sums, counts = cluster_sums(flat, tf.where(padding, k, labels), k,
+                                data.weights)
+    inertia = inertia_from_sums(data.sum_of_squares, centroids, sums, counts)
     sums, counts = tf.cond(
         tf.reduce_any(counts == 0),
-        lambda: relocate_empty(flat, n, centroids, labels, sums, counts),
+        lambda: relocate_empty(flat, data.n, centroids, labels, sums, counts,
+                               data.weights),
         lambda: (sums, counts))
-    return labels, inertia, means_or_keep(sums, counts, centroids)
+    new_centroids = means_or_keep(sums, counts, centroids)
+    if options.spherical:
+        new_centroids = on_sphere(new_centroids, radius, centroids)
+    return labels, inertia, new_centroids
 
 
-def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
-                threshold, history, direct):
+def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
+                radius, options):
     """Lloyd's iterations i, i+1, ... until-1 in one graph.
 
     `labels` are the previous iteration's (-1 before the first). `history`,
@@ -106,15 +122,15 @@ def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
     shift, iteration i in column 0. Returns the next i, the centroids and
     labels, the stop code (see stop_code) and the history.
     """
-    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))       # a view
+    flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))  # view
     first = i
 
     def not_done(i, centroids, labels, stop, history):
         return tf.logical_and(i < until, stop == 0)
 
     def iterate(i, centroids, old_labels, stop, history):
-        labels, inertia, new_centroids = _lloyd_step(
-            flat, chunks, n, centroids, sum_of_squares, direct)
+        labels, inertia, new_centroids = _lloyd_step(data, flat, centroids,
+                                                     radius, options)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
         stop = stop_code(tf.reduce_all(labels == old_labels), shift,
                          threshold)
@@ -127,12 +143,14 @@ def _lloyd_loop(chunks, n, sum_of_squares, centroids, labels, i, until,
                          (i, centroids, labels, tf.constant(0), history))
 
 
-def _final_assignment(chunks, n, centroids, direct):
-    """Labels for the final centroids, and their inertia."""
-    flat = tf.reshape(chunks, (-1, tf.shape(chunks)[-1]))
-    labels = assign_chunks(chunks, centroids, direct)
-    return labels, tf.reduce_sum(squared_distances(flat, centroids,
-                                                   labels)[:n])
+def _final_assignment(data, centroids, options):
+    """Labels for the final centroids, and their (weighted) inertia."""
+    flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
+    labels = assign_chunks(data.chunks, centroids, options.direct)
+    distances = squared_distances(flat, centroids, labels)[:data.n]
+    if data.weights is not None:
+        distances *= data.weights[:data.n]
+    return labels, tf.reduce_sum(tf.cast(distances, tf.float64))
 
 
 # Each compiled twice: with XLA for large data, as a plain graph for small.

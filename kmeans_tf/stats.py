@@ -9,17 +9,22 @@ from ._tensorflow import tf
 from .distances import squared_distances
 
 
-def cluster_sums(samples, labels, n_clusters):
-    """Per-cluster sums (k, d), in the samples' dtype, and counts (k,) int32.
+def cluster_sums(samples, labels, n_clusters, weights=None):
+    """Per-cluster sums (k, d), in the samples' dtype, and counts (k,).
 
     `tf.math.unsorted_segment_sum` adds the rows that share a label, for all
     clusters in one op. A label equal to n_clusters marks a row to leave out
     (padding, or a sample that stays where it is): it goes to an extra
-    segment, which is dropped.
+    segment, which is dropped. Without weights the counts are int32, exact
+    at any size; with weights (n,) the sums are of weight * sample and the
+    "counts" are the weights' sums, in the weights' dtype.
     """
-    sums = tf.math.unsorted_segment_sum(samples, labels, n_clusters + 1)
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(labels), labels,
-                                          n_clusters + 1)
+    if weights is None:
+        values, ones = samples, tf.ones_like(labels)
+    else:
+        values, ones = samples * weights[:, tf.newaxis], weights
+    sums = tf.math.unsorted_segment_sum(values, labels, n_clusters + 1)
+    counts = tf.math.unsorted_segment_sum(ones, labels, n_clusters + 1)
     return sums[:n_clusters], counts[:n_clusters]
 
 
@@ -43,15 +48,16 @@ def inertia_from_sums(sum_of_squares, centroids, sums, counts):
             + tf.reduce_sum(n_j * tf.reduce_sum(c ** 2, axis=1)))
 
 
-def relocate_empty(samples, n, centroids, labels, sums, counts):
+def relocate_empty(samples, n, centroids, labels, sums, counts,
+                   weights=None):
     """Give each empty cluster one of the samples farthest from their own
     centroids.
 
     Each sample's distance is to the centroid it is assigned to. The i-th
     empty cluster (in index order) takes the i-th farthest sample, which
-    leaves the cluster it was in: scikit-learn's rule, so from the same
-    start the two agree. Rows from n on are padding and never move.
-    Returns the corrected sums and counts.
+    leaves the cluster it was in, with its weight: scikit-learn's rule, so
+    from the same start the two agree. Rows from n on are padding and never
+    move. Returns the corrected sums and counts.
     """
     k = tf.shape(sums)[0]
     empty = counts == 0
@@ -61,9 +67,22 @@ def relocate_empty(samples, n, centroids, labels, sums, counts):
     rank = tf.maximum(tf.cumsum(tf.cast(empty, tf.int32)) - 1, 0)
     donors = tf.gather(farthest, rank)         # a sample for each cluster
     moved = tf.gather(samples, donors)                               # (k, d)
+    moved_weights = (tf.ones_like(counts) if weights is None
+                     else tf.gather(weights, donors))                # (k,)
     losers = tf.where(empty, tf.gather(labels, donors), k)
-    lost_sums, lost_counts = cluster_sums(moved, losers, k)
-    sums = tf.where(empty[:, tf.newaxis], moved, sums - lost_sums)
-    counts = tf.where(empty, tf.ones_like(counts),
+    lost_sums, lost_counts = cluster_sums(moved, losers, k, (
+        None if weights is None else moved_weights))
+    weighted = moved * tf.cast(moved_weights, moved.dtype)[:, tf.newaxis]
+    sums = tf.where(empty[:, tf.newaxis], weighted, sums - lost_sums)
+    counts = tf.where(empty, moved_weights,
                       counts - tf.cast(lost_counts, counts.dtype))
     return sums, counts
+
+
+def on_sphere(centroids, radius, fallback):
+    """Each centroid scaled to length `radius` (spherical k-means); a
+    centroid of length 0 (opposite members cancelled) keeps its fallback
+    row."""
+    length = tf.norm(centroids, axis=1, keepdims=True)               # (k, 1)
+    return tf.where(length > 0, centroids * radius / tf.where(
+        length > 0, length, 1), fallback)

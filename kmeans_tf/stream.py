@@ -16,7 +16,7 @@ from ._tensorflow import tf
 from .distances import (direct_form, nearest, power_of_two_scale,
                         squared_distances)
 from .lloyd import stop_code
-from .stats import cluster_sums, means_or_keep, relocate_empty
+from .stats import cluster_sums, means_or_keep, on_sphere, relocate_empty
 
 # Rows kept from a stream, in its first pass, to choose the start from.
 INIT_SAMPLE_SIZE = 10_000
@@ -26,28 +26,32 @@ class Scan(NamedTuple):
     """What one pass over a stream tells: its size; the power of two that
     scales it (see `distances.power_of_two_scale`); its centre (n_features,)
     and mean per-feature variance, in scaled units; and a seeded sample of
-    its rows, unscaled."""
+    its rows, unscaled, with their weights."""
     n: int
     scale: float
     centre: tf.Tensor
     variance: float
     sample: tf.Tensor
+    sample_weight: tf.Tensor
 
 
-def scan(dataset, seed):
-    """One pass: count the samples, their mean and variance (in float64),
-    check every value is finite and every batch as wide as the first, and
-    keep a seeded uniform sample of INIT_SAMPLE_SIZE rows (each row gets a
-    random key; the rows with the smallest keys are kept).
+def scan(dataset, seed, spherical=False):
+    """One pass over a Dataset of (batch, weights) pairs: count the samples,
+    their mean and variance (in float64), check every value is finite and
+    every batch as wide as the first, and keep a seeded uniform sample of
+    INIT_SAMPLE_SIZE rows (each row gets a random key; the rows with the
+    smallest keys are kept). For spherical k-means (`spherical`, the
+    batches already of unit length) the centre is zero and a row of zeros,
+    which has no direction, is refused.
 
     The sums are kept in units of the largest magnitude seen so far (a
     power of two); when a batch raises it, the sums are rescaled, exactly,
     so no square overflows whatever the data's size.
     """
     rng = np.random.default_rng(seed)
-    n, total, squares, kept, keys = 0, 0.0, 0.0, None, None
+    n, total, squares, kept, kept_weights, keys = 0, 0.0, 0.0, None, None, None
     scale = None
-    for index, batch in enumerate(dataset.as_numpy_iterator()):
+    for index, (batch, weights) in enumerate(dataset.as_numpy_iterator()):
         if not np.isfinite(batch).all():
             raise ValueError(f"samples must be finite; batch {index} of the "
                              f"Dataset holds NaN or infinity")
@@ -55,6 +59,13 @@ def scan(dataset, seed):
             raise ValueError(f"samples: batch {index} of the Dataset has "
                              f"{batch.shape[1]} features, the first had "
                              f"{kept.shape[1]}")
+        if spherical and (np.abs(batch).max(axis=1) == 0).any():
+            raise ValueError(f"samples must have no row of zeros for "
+                             f"metric='cosine'; batch {index} of the Dataset "
+                             f"has one")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError(f"sample_weight must be finite and >= 0; batch "
+                             f"{index} of the Dataset has other weights")
         batch_scale = power_of_two_scale(np.abs(batch).max(initial=0))
         if scale is None or batch_scale < scale:
             ratio = 1.0 if scale is None else batch_scale / scale
@@ -64,28 +75,35 @@ def scan(dataset, seed):
         n, total = n + len(batch), total + wide.sum(axis=0)
         squares = squares + (wide ** 2).sum(axis=0)
         kept = batch if kept is None else np.concatenate([kept, batch])
+        kept_weights = np.concatenate([kept_weights, weights]
+                                      if kept_weights is not None
+                                      else [weights])
         keys = np.concatenate([keys if keys is not None else [],
                                rng.random(len(batch))])
         # The smallest keys, kept in stream order: a stream of at most
         # INIT_SAMPLE_SIZE rows is kept whole and in order, so its start is
         # the one the same rows in memory would get.
         smallest = np.sort(np.argsort(keys)[:INIT_SAMPLE_SIZE])
-        kept, keys = kept[smallest], keys[smallest]
+        kept, kept_weights = kept[smallest], kept_weights[smallest]
+        keys = keys[smallest]
     if n == 0:
         raise ValueError("samples must not be empty; the Dataset yielded no "
                          "rows")
     mean = total / n
-    centre = tf.constant(mean, dataset.element_spec.dtype)
+    middle = tf.constant(0 * mean if spherical else mean,
+                         dataset.element_spec[0].dtype)
     variance = float(np.mean(squares / n - mean ** 2))
-    return Scan(n, scale, centre, variance, tf.constant(kept))
+    return Scan(n, scale, middle, variance, tf.constant(kept),
+                tf.constant(kept_weights))
 
 
 def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
-          progress=None):
+          progress=None, radius=None):
     """Lloyd's iterations over a stream, from centred `centroids`.
 
     Exact Lloyd, as in memory: it stops when the centroids do not move at
     all (no label changed), or move by at most `threshold`, or at max_iter.
+    With `radius`, centroids are kept at that length (spherical k-means).
     Returns the same tuple as `lloyd.run`.
     """
     inertias, shifts, stop = [], [], 0
@@ -97,6 +115,8 @@ def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
                                            counts)
         new = means_or_keep(sums, counts, tf.cast(centroids, tf.float64))
         new = tf.cast(new, centroids.dtype)
+        if radius is not None:
+            new = on_sphere(new, tf.constant(radius, new.dtype), centroids)
         shift = float(tf.reduce_sum((new - centroids) ** 2))
         centroids = new
         inertias.append(float(inertia))
@@ -111,7 +131,8 @@ def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
 
 @tf.function
 def epoch_statistics(dataset, centroids, centre, strategy):
-    """One pass: per-cluster sums (k, d), counts (k,) and inertia, float64.
+    """One pass: per-cluster sums (k, d), counts (k,) and inertia, float64,
+    all weighted.
 
     Every worker reads every batch; within a batch, replica r of R takes
     rows r, r+R, r+2R, ... (`_replica_statistics`), and `strategy.reduce`
@@ -121,26 +142,27 @@ def epoch_statistics(dataset, centroids, centre, strategy):
     """
     k, d = centroids.shape
     total = tf.zeros((k * d + k + 1,), tf.float64)
-    for batch in dataset:
+    for batch, weights in dataset:
         per_replica = strategy.run(_replica_statistics,
-                                   args=(batch, centroids, centre))
+                                   args=(batch, weights, centroids, centre))
         total += strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica,
                                  axis=None)
     return tf.reshape(total[:k * d], (k, d)), total[k * d:-1], total[-1]
 
 
-def _replica_statistics(batch, centroids, centre):
+def _replica_statistics(batch, weights, centroids, centre):
     """This replica's share of a batch: per-cluster sums and counts, and
     its inertia, packed in one float64 vector for one all-reduce."""
     context = tf.distribute.get_replica_context()
-    mine = batch[context.replica_id_in_sync_group::
-                 context.num_replicas_in_sync]
-    x, labels, distances = assign_batch(mine, centroids, centre)
+    mine = slice(context.replica_id_in_sync_group, None,
+                 context.num_replicas_in_sync)
+    x, labels, distances = assign_batch(batch[mine], centroids, centre)
+    weights = tf.cast(weights[mine], tf.float64)
     sums, counts = cluster_sums(tf.cast(x, tf.float64), labels,
-                                centroids.shape[0])
-    inertia = tf.reduce_sum(tf.cast(distances, tf.float64))
-    return tf.concat([tf.reshape(sums, [-1]), tf.cast(counts, tf.float64),
-                      inertia[tf.newaxis]], axis=0)
+                                centroids.shape[0], weights)
+    inertia = tf.reduce_sum(tf.cast(distances, tf.float64) * weights)
+    return tf.concat([tf.reshape(sums, [-1]), counts, inertia[tf.newaxis]],
+                     axis=0)
 
 
 def assign_batch(batch, centroids, centre):
@@ -154,58 +176,63 @@ def _relocate_empty(dataset, centroids, centre, sums, counts):
     """The empty-cluster rule of `stats.relocate_empty`, over a stream.
 
     A second pass keeps the k samples farthest from their centroids, with
-    their labels; `stats.relocate_empty` then applies the in-memory rule to
-    those k rows (the farthest k are all it ever takes from).
+    their labels and weights; `stats.relocate_empty` then applies the
+    in-memory rule to those k rows (the farthest k are all it ever takes
+    from).
     """
     k, d = centroids.shape
     far_distances, far_rows = np.zeros(0), np.zeros((0, d))
-    far_labels = np.zeros(0, np.int32)
-    for batch in dataset:
+    far_labels, far_weights = np.zeros(0, np.int32), np.zeros(0)
+    for batch, weights in dataset:
         x, labels, distances = assign_batch(batch, centroids, centre)
         far_distances = np.concatenate([far_distances, distances.numpy()])
         far_rows = np.concatenate([far_rows, x.numpy()])
         far_labels = np.concatenate([far_labels, labels.numpy()])
+        far_weights = np.concatenate([far_weights, weights.numpy()])
         order = np.argsort(-far_distances, kind="stable")[:k]
         far_distances, far_rows = far_distances[order], far_rows[order]
-        far_labels = far_labels[order]
+        far_labels, far_weights = far_labels[order], far_weights[order]
     return relocate_empty(tf.constant(far_rows), k,
                           tf.cast(centroids, tf.float64),
-                          tf.constant(far_labels), sums, counts)
+                          tf.constant(far_labels), sums, counts,
+                          tf.constant(far_weights))
 
 
 def labels_and_inertia(dataset, centroids, centre):
-    """Labels (n,) of every sample in stream order, and the inertia."""
+    """Labels (n,) of every sample in stream order, and the (weighted)
+    inertia."""
     labels, inertia = [], 0.0
-    for batch in dataset:
+    for batch, weights in dataset:
         _, batch_labels, distances = assign_batch(batch, centroids, centre)
-        inertia += float(tf.reduce_sum(tf.cast(distances, tf.float64)))
+        inertia += float(tf.reduce_sum(tf.cast(distances, tf.float64)
+                                       * tf.cast(weights, tf.float64)))
         labels.append(batch_labels.numpy())
     return np.concatenate(labels), inertia
 
 
 def minibatch(steps, dataset, centre, centroids, max_steps):
     """Mini-batch k-means: max_steps batches taken from `steps` (a Dataset
-    of batches, shuffled for array input), then labels and inertia from one
-    pass over `dataset` in the samples' order. Returns the tuple of
-    `lloyd.run`, with stop code 0 (it runs all its steps)."""
-    weights = tf.zeros((centroids.shape[0],), centroids.dtype)
-    for batch in steps.repeat().take(max_steps):
-        centroids, weights = _minibatch_step(batch, centroids, weights,
-                                             centre)
+    of (batch, weights) pairs, shuffled for array input), then labels and
+    inertia from one pass over `dataset` in the samples' order. Returns the
+    tuple of `lloyd.run`, with stop code 0 (it runs all its steps)."""
+    seen = tf.zeros((centroids.shape[0],), centroids.dtype)
+    for batch, weights in steps.repeat().take(max_steps):
+        centroids, seen = _minibatch_step(batch, weights, centroids, seen,
+                                          centre)
     labels, inertia = labels_and_inertia(dataset, centroids, centre)
     return (centroids.numpy(), labels, inertia, max_steps, 0, np.zeros(0),
             np.zeros(0))
 
 
 @tf.function
-def _minibatch_step(batch, centroids, weights, centre):
+def _minibatch_step(batch, weights, centroids, seen, centre):
     """One mini-batch update, scikit-learn's rule: each centroid moves
     toward its batch members, c <- (c * w + batch_sum) / (w + batch_count),
-    w the samples it has seen so far."""
+    w the weight it has seen so far."""
     x, labels, _ = assign_batch(batch, centroids, centre)
-    sums, counts = cluster_sums(x, labels, centroids.shape[0])
-    counts = tf.cast(counts, x.dtype)
-    new_weights = weights + counts
-    moved = ((centroids * weights[:, tf.newaxis] + sums)
-             / tf.maximum(new_weights, 1)[:, tf.newaxis])
-    return tf.where(counts[:, tf.newaxis] > 0, moved, centroids), new_weights
+    sums, counts = cluster_sums(x, labels, centroids.shape[0],
+                                tf.cast(weights, x.dtype))
+    now_seen = seen + counts
+    moved = ((centroids * seen[:, tf.newaxis] + sums)
+             / tf.where(now_seen > 0, now_seen, 1)[:, tf.newaxis])
+    return tf.where(counts[:, tf.newaxis] > 0, moved, centroids), now_seen

@@ -76,6 +76,17 @@ spread = fn.kmeans(x, 4, init=x[:4], strategy=strategy)
 single = fn.kmeans(x, 4, init=x[:4])
 np.testing.assert_allclose(spread.centroids, single.centroids, rtol=1e-9)
 np.testing.assert_array_equal(spread.labels, single.labels)
+# Weighted, under the strategy, against scikit-learn.
+from sklearn.cluster import KMeans
+w = np.random.default_rng(3).uniform(0, 2, len(x))
+weighted = fn.kmeans(x, 4, init=x[:4], sample_weight=w, tol=0,
+                     strategy=strategy)
+reference = KMeans(4, init=x[:4], n_init=1, tol=0,
+                   algorithm="lloyd").fit(x, sample_weight=w)
+np.testing.assert_allclose(weighted.centroids, reference.cluster_centers_,
+                           rtol=1e-9, atol=1e-9)
+assert weighted.inertia == reference.inertia_ * (1 + 0 * weighted.inertia) \
+    or abs(weighted.inertia / reference.inertia_ - 1) < 1e-9
 print("same")
 """
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}

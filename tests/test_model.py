@@ -1,0 +1,277 @@
+"""The KMeans model, sample_weight, the cosine metric, saving, serving, the
+Keras layer, warnings and TensorBoard logs, against scikit-learn, NumPy
+and plain TensorFlow."""
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.cluster import KMeans as ScikitKMeans
+
+import kmeans_tf
+from helpers import blobs, brute_force_nearest
+from kmeans_tf import KMeans, init as starts, checks
+
+SAMPLES = blobs([300, 200, 120, 80], [1, 3, 2, 1], 3, seed=21) + 50
+NEW = blobs([40, 30], [4, 4], 3, seed=22) + 50
+START = SAMPLES[[0, 1, 2, 3]]
+WEIGHTS = np.random.default_rng(5).uniform(0, 3, len(SAMPLES))
+
+
+def fitted_pair(weights=None):
+    ours = KMeans(4, init=START, tol=0).fit(SAMPLES, sample_weight=weights)
+    theirs = ScikitKMeans(4, init=START, n_init=1, tol=0,
+                          algorithm="lloyd").fit(SAMPLES,
+                                                 sample_weight=weights)
+    return ours, theirs
+
+
+# %% The model against scikit-learn, with and without weights
+
+@pytest.mark.parametrize("weights", [None, WEIGHTS])
+def test_kmeans_model_matches_scikit_learn(weights):
+    ours, theirs = fitted_pair(weights)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_,
+                               rtol=1e-9)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-9)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_array_equal(ours.predict(NEW), theirs.predict(NEW))
+    np.testing.assert_allclose(ours.transform(NEW), theirs.transform(NEW),
+                               rtol=1e-9)
+    new_weights = np.linspace(0.5, 2, len(NEW))
+    assert ours.score(NEW, new_weights) == pytest.approx(
+        theirs.score(NEW, sample_weight=new_weights), rel=1e-9)
+    np.testing.assert_array_equal(
+        KMeans(4, init=START, tol=0).fit_predict(SAMPLES, weights),
+        theirs.labels_)
+
+
+def test_weighted_stream_matches_scikit_learn():
+    _, theirs = fitted_pair(WEIGHTS)
+    pairs = tf.data.Dataset.from_tensor_slices((SAMPLES, WEIGHTS)).batch(71)
+    ours = kmeans_tf.kmeans(pairs, 4, init=START, tol=0)
+    np.testing.assert_array_equal(ours.labels, theirs.labels_)
+    np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                               rtol=1e-9)
+    assert ours.inertia == pytest.approx(theirs.inertia_, rel=1e-9)
+
+
+def test_weighted_start_that_empties_a_cluster_matches_scikit_learn():
+    start = np.vstack([SAMPLES[:3], [[1e3, 1e3, 1e3]]])   # one far away
+    ours = kmeans_tf.kmeans(SAMPLES, 4, init=start, sample_weight=WEIGHTS,
+                            tol=0)
+    theirs = ScikitKMeans(4, init=start, n_init=1, tol=0,
+                          algorithm="lloyd").fit(SAMPLES,
+                                                 sample_weight=WEIGHTS)
+    np.testing.assert_array_equal(ours.labels, theirs.labels_)
+    np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                               rtol=1e-9)
+
+
+def test_weighted_starts_pick_samples_in_proportion_to_weight():
+    samples = checks.check_samples(np.arange(4.0)[:, None])
+    weights = tf.constant([1.0, 2.0, 3.0, 4.0])
+    for choose in (starts.random_centroids,
+                   starts.kmeans_plus_plus_centroids):
+        picks = [int(choose(samples, 1, seed, weights)[0, 0])
+                 for seed in range(1500)]
+        np.testing.assert_allclose(np.bincount(picks, minlength=4) / 1500,
+                                   [0.1, 0.2, 0.3, 0.4], atol=0.04)
+    # A sample of weight 0 is never a start while others can be.
+    zero = np.where(np.arange(len(SAMPLES)) % 2 == 0, 0.0, 1.0)
+    for init in ("random", "k-means++"):
+        for seed in range(5):
+            start = kmeans_tf.kmeans(SAMPLES, 4, init=init, seed=seed,
+                                     sample_weight=zero, max_iter=0)
+            rows = [np.flatnonzero(np.isclose(SAMPLES, c).all(axis=1))
+                    for c in start.centroids]
+            assert all(zero[r].all() for r in rows)
+
+
+# %% The cosine metric against a NumPy spherical k-means
+
+def numpy_spherical_kmeans(samples, start, n_iter):
+    unit = samples / np.linalg.norm(samples, axis=1, keepdims=True)
+    centroids = start / np.linalg.norm(start, axis=1, keepdims=True)
+    for _ in range(n_iter):
+        labels = np.argmax(unit @ centroids.T, axis=1)
+        sums = np.array([unit[labels == j].sum(axis=0)
+                         for j in range(len(centroids))])
+        centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    labels = np.argmax(unit @ centroids.T, axis=1)
+    return centroids, labels, np.sum(1 - np.max(unit @ centroids.T, axis=1))
+
+
+def test_cosine_kmeans_matches_numpy_spherical_kmeans():
+    rng = np.random.default_rng(2)
+    directions = rng.normal(size=(4, 5))
+    samples = np.concatenate([d + rng.normal(0, 0.3, (100, 5))
+                              for d in directions]) * rng.uniform(
+        0.1, 10, (400, 1))                      # lengths do not matter
+    start = samples[[0, 100, 200, 300]]
+    ours = kmeans_tf.kmeans(samples, 4, metric="cosine", init=start, tol=0,
+                            max_iter=50)
+    centroids, labels, inertia = numpy_spherical_kmeans(samples, start, 50)
+    np.testing.assert_array_equal(ours.labels, labels)
+    np.testing.assert_allclose(ours.centroids, centroids, atol=1e-9)
+    assert ours.inertia == pytest.approx(inertia, rel=1e-9)
+    model = KMeans(4, metric="cosine", init=start, tol=0).fit(samples)
+    new = samples[::7] * -3 + 1
+    unit = new / np.linalg.norm(new, axis=1, keepdims=True)
+    expected = 1 - unit @ centroids.T                   # 1 - cosine
+    np.testing.assert_allclose(model.transform(new), expected, atol=1e-9)
+    np.testing.assert_array_equal(model.predict(new),
+                                  np.argmin(expected, axis=1))
+
+
+def test_cosine_refuses_a_row_of_zeros():
+    samples = np.ones((5, 2))
+    samples[3] = 0
+    with pytest.raises(ValueError, match="row 3 is one"):
+        kmeans_tf.kmeans(samples, 2, metric="cosine")
+
+
+# %% Save, load, serve
+
+def test_saved_model_serves_in_plain_tensorflow_and_tf_lite(tmp_path):
+    ours, theirs = fitted_pair(WEIGHTS)
+    path = tmp_path / "model"
+    ours.save(path)
+    np.testing.assert_array_equal(KMeans.load(path).predict(NEW),
+                                  theirs.predict(NEW))
+    # Plain TensorFlow, in a folder with none of this project.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    np.save(elsewhere / "new.npy", NEW.astype(np.float32))
+    code = """
+import numpy as np, tensorflow as tf
+serve = tf.saved_model.load("MODEL").signatures["serving_default"]
+out = serve(samples=tf.constant(np.load("new.npy")))
+np.save("index.npy", out["cluster_index"].numpy())
+np.save("distances.npy", out["distances"].numpy())
+""".replace("MODEL", str(path))
+    subprocess.run([sys.executable, "-c", code], cwd=elsewhere, check=True,
+                   capture_output=True, env={"PATH": os.environ["PATH"]})
+    np.testing.assert_array_equal(np.load(elsewhere / "index.npy"),
+                                  theirs.predict(NEW))
+    np.testing.assert_allclose(np.load(elsewhere / "distances.npy"),
+                               theirs.transform(NEW), rtol=1e-4, atol=1e-4)
+    # TensorFlow Lite, converted from the SavedModel: the same answers.
+    lite = tf.lite.TFLiteConverter.from_saved_model(str(path)).convert()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the interpreter's deprecation
+        interpreter = tf.lite.Interpreter(model_content=lite)
+    out = interpreter.get_signature_runner("serving_default")(
+        samples=NEW.astype(np.float32))
+    np.testing.assert_array_equal(out["cluster_index"], theirs.predict(NEW))
+    np.testing.assert_allclose(out["distances"], theirs.transform(NEW),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_save_replaces_a_saved_model_and_refuses_a_file(tmp_path):
+    first = KMeans(2, seed=0).fit(SAMPLES)
+    second = KMeans(4, seed=0).fit(SAMPLES)
+    first.save(tmp_path / "m")
+    second.save(tmp_path / "m")
+    assert KMeans.load(tmp_path / "m").cluster_centers_.shape == (4, 3)
+    assert sorted(os.listdir(tmp_path)) == ["m"]       # nothing left over
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        first.save(tmp_path / "file")
+    with pytest.raises(ValueError, match="holds no SavedModel"):
+        KMeans.load(tmp_path)
+
+
+def test_serve_lesson_labels_new_points_with_the_served_model(tmp_path):
+    from helpers import assert_real_image, run_script
+    result = run_script("serve.py", "--centroid-seed", 3, "--model-dir",
+                        tmp_path / "model", "--save", tmp_path / "s.png")
+    assert result.returncode == 0, result.stderr
+    assert "as model.predict does: True" in result.stdout
+    assert (tmp_path / "model" / "saved_model.pb").is_file()
+    assert_real_image(tmp_path / "s.png")
+
+
+# %% The Keras layer
+
+@pytest.mark.parametrize("mode", ["index", "one_hot", "distances"])
+def test_keras_layer_in_a_model_saved_and_loaded(tmp_path, mode):
+    import keras
+    samples = SAMPLES.astype(np.float32)
+    layer = kmeans_tf.KMeansLayer(4, output_mode=mode, seed=0)
+    layer.adapt(samples)
+    reference = KMeans(4, seed=0).fit(samples)
+    outputs = layer(NEW.astype(np.float32)).numpy()
+    expected = {"index": reference.predict(NEW),
+                "one_hot": np.eye(4)[reference.predict(NEW)],
+                "distances": reference.transform(NEW)}[mode]
+    np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-4)
+    model = keras.Sequential([keras.Input((3,)), layer])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(NEW, verbose=0), outputs)
+
+
+# %% Warnings where they belong, and TensorBoard logs
+
+def test_warnings_where_they_belong_and_nowhere_else():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kmeans_tf.kmeans(SAMPLES, 4, seed=0)            # converges: silent
+    with pytest.warns(kmeans_tf.ConvergenceWarning, match="max_iter=1"):
+        kmeans_tf.kmeans(SAMPLES, 4, seed=0, max_iter=1, tol=0)
+    duplicates = np.repeat([[0.0, 0.0], [1.0, 1.0]], 5, axis=0)
+    with pytest.warns(kmeans_tf.ConvergenceWarning,
+                      match="found 2 distinct clusters"):
+        kmeans_tf.kmeans(duplicates, 3, seed=0)
+
+
+def test_log_dir_holds_each_runs_history(tmp_path):
+    from tensorflow.core.util import event_pb2
+    kmeans_tf.kmeans(SAMPLES, 4, seed=0, n_init=2, tol=0, log_dir=tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["run_0", "run_1"]
+    for run, seed in (("run_0", 0), ("run_1", 1)):
+        logged = {"inertia": {}, "shift": {}}
+        for path in (tmp_path / run).iterdir():
+            for record in tf.data.TFRecordDataset(str(path)):
+                event = event_pb2.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    logged[value.tag][event.step] = float(
+                        tf.make_ndarray(value.tensor))
+        # Run i is the single run seeded seed + i.
+        alone = kmeans_tf.kmeans(SAMPLES, 4, seed=seed, tol=0)
+        steps = range(alone.n_iter)
+        np.testing.assert_allclose([logged["inertia"][i] for i in steps],
+                                   alone.inertia_history)
+        np.testing.assert_allclose([logged["shift"][i] for i in steps],
+                                   alone.shift_history)
+
+
+# %% Bad input, named
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: kmeans_tf.kmeans(SAMPLES, 2, sample_weight=[1.0, 2.0]),
+     ValueError, "sample_weight must have one weight per sample"),
+    (lambda: kmeans_tf.kmeans(SAMPLES, 2, sample_weight=-WEIGHTS),
+     ValueError, "sample_weight must be finite and >= 0"),
+    (lambda: kmeans_tf.kmeans(SAMPLES, 2, sample_weight=0 * WEIGHTS),
+     ValueError, "must not be all zero"),
+    (lambda: kmeans_tf.kmeans(SAMPLES, 2, metric="manhattan"), ValueError,
+     "metric must be one of ('euclidean', 'cosine')"),
+    (lambda: KMeans(2).predict(SAMPLES), ValueError, "not fitted yet"),
+    (lambda: KMeans(2, seed=0).fit(SAMPLES).predict(SAMPLES[:, :2]),
+     ValueError, "X has 2 features, but this KMeans was fitted with 3"),
+    (lambda: kmeans_tf.KMeansLayer(2, output_mode="argmax"), ValueError,
+     "output_mode must be one of"),
+    (lambda: kmeans_tf.kmeans(tf.data.Dataset.from_tensor_slices(SAMPLES)
+                              .batch(9), 2, sample_weight=WEIGHTS),
+     TypeError, "(batch, weights) pairs"),
+])
+def test_bad_input_is_named(call, error, words):
+    with pytest.raises(error) as raised:
+        call()
+    assert words in str(raised.value)
