@@ -4,10 +4,13 @@ Nothing here imports TensorFlow, so `--help` answers at once; a script
 imports `functions` (and with it TensorFlow) only after its arguments parse.
 """
 import argparse
+import io
 import math
 import os
 import random
 import sys
+
+import outputs
 
 # The lesson's data: 3 blobs of 500 samples in 2 features, spread by 70.
 DEFAULTS = dict(n_clusters=3, n_samples_per_cluster=500, n_features=2,
@@ -116,8 +119,16 @@ def parse_args(lesson, argv=None):
         import matplotlib
         matplotlib.use("Agg")
     if args.save:
-        _check_save_path(lesson, args.save)
+        _check_save_path(args.save)
     return args
+
+
+def fail(message):
+    """Stop: one line on stderr naming the script, exit status 2, no
+    traceback."""
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 def _check_data_size(lesson, args):
@@ -135,18 +146,51 @@ def _check_data_size(lesson, args):
                      f"{MAX_BROADCAST_VALUES:,}; choose fewer")
 
 
-def _check_save_path(lesson, path):
-    """Refuse a --save path that cannot be written, before any work."""
+def _check_save_path(path):
+    """Refuse, before any work, a --save path that cannot be written or a
+    picture type that cannot be drawn here."""
     from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.figure import Figure
 
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        lesson.error(f"--save {path}: the folder {folder} does not exist")
+    check_outputs([path])
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     known = set(FigureCanvasBase.get_supported_filetypes()) | {"gif"}
     if extension not in known:
-        lesson.error(f"--save {path}: unknown picture type {extension!r}; "
-                     f"use one of {', '.join(sorted(known))}")
+        fail(f"--save {path}: unknown picture type {extension!r}; use one "
+             f"of {', '.join(sorted(known))}")
+    # Some types need a program that may be missing (.pgf needs LaTeX):
+    # draw a tiny picture now rather than fail after all the work.
+    try:
+        probe = Figure()
+        probe.text(0.5, 0.5, "k")
+        probe.savefig(io.BytesIO(), format=extension)
+    except Exception as error:
+        fail(f"--save {path}: cannot draw a .{extension} picture here "
+             f"({outputs.reason(error)})")
+
+
+def check_outputs(paths, inputs=()):
+    """outputs.check: stop with one line if an output cannot be written."""
+    try:
+        outputs.check(paths, inputs)
+    except outputs.OutputError as error:
+        fail(error)
+
+
+def save_outputs(writers):
+    """outputs.write_all: all outputs written, or one line and none."""
+    try:
+        outputs.write_all(writers)
+    except outputs.OutputError as error:
+        fail(error)
+
+
+def picture_writer(figure, animation=None):
+    """write(path) for save_outputs: the figure, or the animation by Pillow
+    (a GIF); the path's extension names the format."""
+    if animation is not None:
+        return lambda path: animation.save(path, writer="pillow")
+    return lambda path: figure.savefig(path, dpi=100, bbox_inches="tight")
 
 
 def has_display():
@@ -186,7 +230,8 @@ def show_or_save(figure, args, script_file, animation=None):
     """Save the figure to --save, or show it; with no display, save it.
 
     Without a display the file is `<script name>.png` (`.gif` for an
-    animation) in the current folder, and the path is printed.
+    animation) in the current folder, and the path is printed. The picture
+    is written whole or not at all (see outputs.py).
     """
     import matplotlib.pyplot as plt
 
@@ -197,9 +242,6 @@ def show_or_save(figure, args, script_file, animation=None):
     if path is None:
         plt.show()
         return None
-    if animation is not None:
-        animation.save(path, writer="pillow")
-    else:
-        figure.savefig(path, dpi=100, bbox_inches="tight")
+    save_outputs({path: picture_writer(figure, animation)})
     print(f"saved the figure to {path}")
     return path
