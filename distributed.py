@@ -5,22 +5,20 @@ per cluster, and one all-reduce adds those up into the new centroids. By
 default this splits the CPU into 2 logical devices and runs k-means under
 MirroredStrategy; with --workers N it starts N worker processes on this
 machine (127.0.0.1), each told the cluster by TF_CONFIG, under
-MultiWorkerMirroredStrategy. Either way the centroids equal the
-single-device run's. The all-reduce is the `strategy.reduce` call in
-`kmeans_tf.stream.epoch_statistics`.
+MultiWorkerMirroredStrategy (see workers.py). Either way the centroids
+equal the single-device run's. The all-reduce is the `strategy.reduce`
+call in `kmeans_tf.stream.epoch_statistics`.
 
     python distributed.py --centroid-seed 1
     python distributed.py --workers 2 --centroid-seed 1
 """
 import argparse
-import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 
 import cli
+import workers
 
 lesson = cli.parser(__doc__)
 lesson.add_argument("--workers", type=cli.int_at_least(1, 16), default=None,
@@ -38,44 +36,18 @@ DATA_FLAGS = ["--n-clusters", args.n_clusters, "--n-samples-per-cluster",
               "--embiggen-factor", args.embiggen_factor, "--seed", args.seed]
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def run_workers(n_workers, start_path, result_path):
-    """Start the workers and wait for all; on failure or time-out, stop all.
-
-    Worker i's TF_CONFIG lists every worker's address and says it is number
-    i. On real machines it is the same, with their addresses: start this
-    script with --worker-start on each, with its TF_CONFIG.
-    """
-    addresses = [f"127.0.0.1:{free_port()}" for _ in range(n_workers)]
-    workers = []
+    """Start n_workers copies of this script as workers on this machine
+    (`workers.run`): each runs k-means from the start saved at start_path;
+    worker 0 saves the centroids to result_path."""
+    commands = [[sys.executable, os.path.abspath(__file__),
+                 *map(str, DATA_FLAGS), "--worker-start", start_path]
+                for _ in range(n_workers)]
+    commands[0] += ["--worker-result", result_path]
     try:
-        for index in range(n_workers):
-            config = {"cluster": {"worker": addresses},
-                      "task": {"type": "worker", "index": index}}
-            command = [sys.executable, os.path.abspath(__file__),
-                       *map(str, DATA_FLAGS), "--worker-start", start_path]
-            if index == 0:
-                command += ["--worker-result", result_path]
-            workers.append(subprocess.Popen(
-                command, env={**os.environ, "TF_CONFIG": json.dumps(config)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-        for worker in workers:
-            _, errors = worker.communicate(timeout=args.timeout)
-            if worker.returncode != 0:
-                sys.exit(f"distributed.py: a worker failed:\n{errors[-3000:]}")
-    except subprocess.TimeoutExpired:
-        sys.exit(f"distributed.py: the workers took longer than "
-                 f"--timeout={args.timeout} s")
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+        workers.run(commands, args.timeout)
+    except workers.WorkerError as error:
+        cli.fail(error)
 
 
 if args.worker_start:

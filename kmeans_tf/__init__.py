@@ -29,6 +29,8 @@ The map, one concern per module; the arrows are imports:
 - `lloyd`: Lloyd's loop in memory, compiled into one graph; the stop rule.
 - `stream`: Lloyd over a tf.data stream and under tf.distribute (the same
   stop and empty-cluster rules), and mini-batch k-means.
+- `shard`: many files, each worker of a cluster reading only its share
+  (`kmeans_files`), and the collectives that keep the workers in step.
 - `metrics`: the silhouette coefficient and the BIC.
 - `model`: `KMeans`, the estimator (fit, predict, transform, score, save,
   load), on `kmeans`.
@@ -38,20 +40,20 @@ The map, one concern per module; the arrows are imports:
 
 Imports: keras_layer -> api, distances; export -> distances;
 model -> api, export, distances, checks;
-api -> checks, init, distances, lloyd, stream, metrics;
+api -> checks, init, distances, lloyd, stream, shard, metrics;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
 metrics -> stats, distances; init -> distances; stats -> distances. Functions outside `api`
 and `checks` assume checked input. The package imports TensorFlow once,
 quietly (`_tensorflow`), and never imports the lessons.
 """
 from .api import (ConvergenceWarning, KMeansResult, assign_labels, bic_score,
-                  choose_kmeans_plus_plus_centroids, kmeans, minibatch_kmeans,
-                  silhouette_score)
+                  choose_kmeans_plus_plus_centroids, kmeans, kmeans_files,
+                  minibatch_kmeans, silhouette_score)
 from .model import KMeans
 
 __all__ = ["ConvergenceWarning", "KMeans", "KMeansLayer", "KMeansResult",
            "assign_labels", "bic_score", "choose_kmeans_plus_plus_centroids",
-           "kmeans", "minibatch_kmeans", "silhouette_score"]
+           "kmeans", "kmeans_files", "minibatch_kmeans", "silhouette_score"]
 
 
 def __getattr__(name):

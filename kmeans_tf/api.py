@@ -13,11 +13,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import distances, init as starts, lloyd, metrics, stream
+from . import distances, init as starts, lloyd, metrics, shard, stream
 from ._tensorflow import tf
 from .checks import (check_centroids, check_dataset, check_init, check_int,
                      check_labels, check_metric, check_n_clusters,
-                     check_number, check_progress, check_sample_weight,
+                     check_callable, check_number, check_paths,
+                     check_sample_weight,
                      check_samples, check_seed, check_strategy, unit_rows)
 
 # Rows per batch when an array is streamed (under a strategy).
@@ -148,7 +149,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     seed = check_seed(seed)
     strategy = check_strategy(strategy)
     spherical = check_metric(metric) == "cosine"
-    report = _Throttled(progress) if check_progress(progress) else None
+    report = (_Throttled(progress) if check_callable(progress, "progress")
+              else None)
     if isinstance(samples, tf.data.Dataset) or strategy is not None:
         check_int(n_clusters, "n_clusters", 1)      # before a whole pass
         dataset, scan = _scanned(samples, seed, sample_weight, spherical)
@@ -248,6 +250,64 @@ def minibatch_kmeans(samples, n_clusters, *, sample_weight=None,
     run = stream.minibatch(steps, dataset, scan.centre,
                            start * scan.scale - scan.centre, max_steps)
     return _result(run, scan.scale, scan.centre, "ran max_steps batches")
+
+
+def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
+                 tol=1e-4, seed=None, strategy=None, batch_size=65536,
+                 read=None, progress=None):
+    """k-means over the samples of many files; under a
+    MultiWorkerMirroredStrategy each worker reads only its share of them.
+
+    Parameters
+    ----------
+    paths : sequence of str or path
+        The files, every one with the same number of columns: .npy arrays,
+        or CSV files of numbers (a header row is skipped). Every worker
+        must be given the same list; worker w of W reads files w, w + W,
+        ... (see `kmeans_tf.shard`).
+    n_clusters, init, max_iter, tol, progress : as for `kmeans`
+    seed : int, optional
+        Seeds the start; without it, worker 0 draws one for all.
+    strategy : tf.distribute.Strategy, optional
+        A MultiWorkerMirroredStrategy to share the files among its
+        workers; without it, one process reads them all.
+    batch_size : int
+        Rows read and assigned at a time.
+    read : callable, optional
+        read(path) -> array-like (n, n_features); the default reads .npy
+        (memory-mapped) and CSV.
+
+    Returns
+    -------
+    KMeansResult, the same on every worker but for `labels`: those of this
+    worker's own files, in the order of `Workers(strategy).share(paths)`.
+    Label other files with `assign_labels`.
+    """
+    paths = check_paths(paths)
+    max_iter = check_int(max_iter, "max_iter", 0)
+    tol = check_number(tol, "tol", 0)
+    seed = check_seed(seed)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    strategy = check_strategy(strategy) or tf.distribute.get_strategy()
+    read = check_callable(read, "read") or shard.read_array
+    report = (_Throttled(progress) if check_callable(progress, "progress")
+              else None)
+    check_int(n_clusters, "n_clusters", 1)          # before a whole pass
+    workers = shard.Workers(strategy)
+    if seed is None:                    # worker 0's draw, for every worker
+        seed = int(workers.gather(np.array([_run_seeds(None, 1)[0]]))[0, 0])
+    dataset = shard.file_batches(workers.share(paths), read, batch_size)
+    scan = stream.scan(dataset, seed, workers=workers)
+    n_clusters = check_n_clusters(n_clusters, scan.n)
+    init = check_init(init, scan.sample, n_clusters)
+    start = starts.initial_centroids(init, scan.sample, n_clusters, seed,
+                                     scan.sample_weight)
+    scale = tf.constant(scan.scale, tf.float64)
+    scaled = dataset.map(lambda batch, weights: (batch * scale, weights))
+    run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
+                       max_iter, tol * scan.variance, shard.LOCAL, report,
+                       workers=workers)
+    return _result(run, scan.scale, scan.centre)
 
 
 def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):

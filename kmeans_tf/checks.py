@@ -6,6 +6,8 @@ them assume checked input. A message names the argument, what was expected
 and what came, in scikit-learn's words where it has them:
 "n_samples=5 should be >= n_clusters=6".
 """
+import os
+
 import numpy as np
 
 from ._tensorflow import tf
@@ -99,12 +101,11 @@ def check_strategy(strategy):
     return strategy
 
 
-def check_progress(progress):
+def check_callable(value, name):
     """None, or something to call."""
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be callable (or None); got "
-                        f"{progress!r}")
-    return progress
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable (or None); got {value!r}")
+    return value
 
 
 def check_n_clusters(n_clusters, n_samples):
@@ -206,6 +207,20 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if not array.sum() > 0:
         raise ValueError("sample_weight must not be all zero")
     return tf.constant(array, dtype)
+
+
+def check_paths(paths):
+    """A non-empty list of file paths (str), from a sequence of str or
+    os.PathLike."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    try:
+        paths = [os.fspath(path) for path in paths]
+    except TypeError:
+        raise TypeError(f"paths must be file paths; got {paths!r}") from None
+    if not paths:
+        raise ValueError("paths must name at least one file")
+    return paths
 
 
 def check_metric(metric):

@@ -35,7 +35,7 @@ class Scan(NamedTuple):
     sample_weight: tf.Tensor
 
 
-def scan(dataset, seed, spherical=False):
+def scan(dataset, seed, spherical=False, workers=None):
     """One pass over a Dataset of (batch, weights) pairs: count the samples,
     their mean and variance (in float64), check every value is finite and
     every batch as wide as the first, and keep a seeded uniform sample of
@@ -47,7 +47,34 @@ def scan(dataset, seed, spherical=False):
     The sums are kept in units of the largest magnitude seen so far (a
     power of two); when a batch raises it, the sums are rescaled, exactly,
     so no square overflows whatever the data's size.
+
+    With `workers` (a `shard.Workers`), each worker scans its own share and
+    the counts, sums and samples of all shares are combined: every worker
+    gets the same Scan.
     """
+    if workers is None:
+        totals = _scan_share(dataset, seed, spherical, INIT_SAMPLE_SIZE)
+    else:                    # a sample of each share: one of all, pooled
+        size = -(-INIT_SAMPLE_SIZE // workers.count)
+        totals = workers.combine_scans(
+            _scan_share(dataset, [seed, workers.index], spherical, size),
+            size)
+    n, scale, total, squares, kept, kept_weights = totals
+    if n == 0:
+        raise ValueError("samples must not be empty; the Dataset yielded no "
+                         "rows")
+    mean = total / n
+    middle = tf.constant(0 * mean if spherical else mean,
+                         dataset.element_spec[0].dtype)
+    variance = float(np.mean(squares / n - mean ** 2))
+    return Scan(n, scale, middle, variance, tf.constant(kept),
+                tf.constant(kept_weights))
+
+
+def _scan_share(dataset, seed, spherical, sample_size):
+    """scan's pass: (n, scale, sum, sum of squares in scaled units, kept
+    rows, their weights), keeping sample_size rows at most; scale is None
+    when there are no rows."""
     rng = np.random.default_rng(seed)
     n, total, squares, kept, kept_weights, keys = 0, 0.0, 0.0, None, None, None
     scale = None
@@ -83,36 +110,33 @@ def scan(dataset, seed, spherical=False):
         # The smallest keys, kept in stream order: a stream of at most
         # INIT_SAMPLE_SIZE rows is kept whole and in order, so its start is
         # the one the same rows in memory would get.
-        smallest = np.sort(np.argsort(keys)[:INIT_SAMPLE_SIZE])
+        smallest = np.sort(np.argsort(keys)[:sample_size])
         kept, kept_weights = kept[smallest], kept_weights[smallest]
         keys = keys[smallest]
-    if n == 0:
-        raise ValueError("samples must not be empty; the Dataset yielded no "
-                         "rows")
-    mean = total / n
-    middle = tf.constant(0 * mean if spherical else mean,
-                         dataset.element_spec[0].dtype)
-    variance = float(np.mean(squares / n - mean ** 2))
-    return Scan(n, scale, middle, variance, tf.constant(kept),
-                tf.constant(kept_weights))
+    return n, scale, total, squares, kept, kept_weights
 
 
 def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
-          progress=None, radius=None):
+          progress=None, radius=None, workers=None):
     """Lloyd's iterations over a stream, from centred `centroids`.
 
     Exact Lloyd, as in memory: it stops when the centroids do not move at
     all (no label changed), or move by at most `threshold`, or at max_iter.
     With `radius`, centroids are kept at that length (spherical k-means).
-    Returns the same tuple as `lloyd.run`.
+    With `workers` (a `shard.Workers`), `dataset` is this worker's share:
+    each pass adds up the shares' statistics in one all-reduce, so every
+    worker takes the same steps. Returns the same tuple as `lloyd.run`,
+    the labels being those of this worker's share.
     """
     inertias, shifts, stop = [], [], 0
     while len(shifts) < max_iter and stop == 0:
         sums, counts, inertia = epoch_statistics(dataset, centroids, centre,
                                                  strategy)
+        if workers is not None:
+            sums, counts, inertia = workers.add(sums, counts, inertia)
         if tf.reduce_any(counts == 0):
             sums, counts = _relocate_empty(dataset, centroids, centre, sums,
-                                           counts)
+                                           counts, workers)
         new = means_or_keep(sums, counts, tf.cast(centroids, tf.float64))
         new = tf.cast(new, centroids.dtype)
         if radius is not None:
@@ -125,6 +149,8 @@ def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
         if progress is not None:
             progress(len(shifts), max_iter, inertias[-1], shift)
     labels, inertia = labels_and_inertia(dataset, centroids, centre)
+    if workers is not None:
+        inertia = float(workers.add(tf.constant(inertia, tf.float64))[0])
     return (centroids.numpy(), labels, inertia, len(shifts), stop,
             np.array(inertias), np.array(shifts))
 
@@ -172,13 +198,15 @@ def assign_batch(batch, centroids, centre):
     return x, labels, squared_distances(x, centroids, labels)
 
 
-def _relocate_empty(dataset, centroids, centre, sums, counts):
+def _relocate_empty(dataset, centroids, centre, sums, counts,
+                    workers=None):
     """The empty-cluster rule of `stats.relocate_empty`, over a stream.
 
     A second pass keeps the k samples farthest from their centroids, with
     their labels and weights; `stats.relocate_empty` then applies the
     in-memory rule to those k rows (the farthest k are all it ever takes
-    from).
+    from). With `workers`, every share's k farthest are gathered, and the
+    k farthest of those kept.
     """
     k, d = centroids.shape
     far_distances, far_rows = np.zeros(0), np.zeros((0, d))
@@ -192,6 +220,10 @@ def _relocate_empty(dataset, centroids, centre, sums, counts):
         order = np.argsort(-far_distances, kind="stable")[:k]
         far_distances, far_rows = far_distances[order], far_rows[order]
         far_labels, far_weights = far_labels[order], far_weights[order]
+    if workers is not None:
+        far_distances, far_rows, far_labels, far_weights = (
+            workers.gather_farthest(k, far_distances, far_rows, far_labels,
+                                    far_weights))
     return relocate_empty(tf.constant(far_rows), k,
                           tf.cast(centroids, tf.float64),
                           tf.constant(far_labels), sums, counts,

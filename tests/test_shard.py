@@ -1,0 +1,219 @@
+"""k-means over many files: in one process, split among workers each
+reading only its own files, and cluster_file.py over files and workers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+from sklearn.cluster import KMeans
+
+import kmeans_tf
+import workers
+from helpers import ROOT, blobs, brute_force_nearest, run_script
+
+SAMPLES = blobs([300, 200, 100], [1, 2, 1], 3, seed=1)
+START = SAMPLES[:3]
+# Five files of uneven sizes: split among 2 workers, one gets 3, one 2,
+# and 340 rows against 260.
+SPLITS = [100, 170, 400, 430]
+
+
+def write_parts(folder, csv_every=2):
+    """SAMPLES in five files, every csv_every-th a CSV with a header."""
+    paths = []
+    for index, part in enumerate(np.split(SAMPLES, SPLITS)):
+        if csv_every and index % csv_every == 1:
+            path = folder / f"part{index}.csv"
+            np.savetxt(path, part, delimiter=",", header="a,b,c",
+                       comments="", fmt="%.17g")
+        else:
+            path = folder / f"part{index}.npy"
+            np.save(path, part)
+        paths.append(str(path))
+    return paths
+
+
+def sklearn_reference():
+    return KMeans(3, init=START, n_init=1, tol=0,
+                  algorithm="lloyd").fit(SAMPLES)
+
+
+def test_many_files_in_one_process_match_scikit_learn(tmp_path):
+    reference = sklearn_reference()
+    result = kmeans_tf.kmeans_files(write_parts(tmp_path), 3, init=START,
+                                    tol=0, batch_size=64)
+    np.testing.assert_array_equal(result.labels, reference.labels_)
+    np.testing.assert_allclose(result.centroids, reference.cluster_centers_,
+                               rtol=1e-9)
+    assert result.inertia == pytest.approx(reference.inertia_, rel=1e-9)
+    assert result.n_iter == reference.n_iter_
+
+
+WORKER = """
+import json, sys
+import numpy as np
+import kmeans_tf
+import tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+paths, log, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+def read(path):                # instrumented: which files this worker reads
+    with open(log, "a") as file:
+        file.write(path + "\\n")
+    return kmeans_tf.shard.read_array(path)
+
+start = np.load(sys.argv[4]) if len(sys.argv) > 4 else "k-means++"
+result = kmeans_tf.kmeans_files(paths, 3, init=start, tol=0, seed=5,
+                                strategy=strategy, read=read, batch_size=64)
+np.savez(out, centroids=result.centroids, labels=result.labels,
+         inertia=result.inertia, n_iter=result.n_iter)
+"""
+
+
+def run_two_workers(tmp_path, paths, *extra):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    commands = [[sys.executable, str(script), json.dumps(paths),
+                 str(tmp_path / f"read{index}.log"),
+                 str(tmp_path / f"out{index}.npz"), *extra]
+                for index in range(2)]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT)
+    try:
+        workers.run(commands, timeout=300)
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+    return [np.load(tmp_path / f"out{index}.npz") for index in range(2)]
+
+
+def test_two_workers_read_only_their_files_and_agree(tmp_path):
+    paths = write_parts(tmp_path)
+    np.save(tmp_path / "start.npy", START)
+    outs = run_two_workers(tmp_path, paths, str(tmp_path / "start.npy"))
+    reference = sklearn_reference()
+    rows = np.split(np.arange(len(SAMPLES)), SPLITS)
+    for index, out in enumerate(outs):
+        # The single-process centroids, to float rounding, on each worker.
+        np.testing.assert_allclose(out["centroids"],
+                                   reference.cluster_centers_, rtol=1e-9)
+        assert float(out["inertia"]) == pytest.approx(reference.inertia_,
+                                                      rel=1e-9)
+        assert int(out["n_iter"]) == reference.n_iter_
+        # Its labels are those of its own files: 0, 2, 4 or 1, 3.
+        mine = np.concatenate(rows[index::2])
+        np.testing.assert_array_equal(out["labels"],
+                                      reference.labels_[mine])
+        read = set((tmp_path / f"read{index}.log").read_text().split())
+        assert read == set(paths[index::2])
+
+
+def test_two_workers_choose_one_start_from_every_share(tmp_path):
+    outs = run_two_workers(tmp_path, write_parts(tmp_path, csv_every=0))
+    np.testing.assert_array_equal(outs[0]["centroids"], outs[1]["centroids"])
+    # A good clustering: each centroid the mean of the samples nearest it.
+    labels, _ = brute_force_nearest(SAMPLES, outs[0]["centroids"])
+    for cluster in range(3):
+        np.testing.assert_allclose(outs[0]["centroids"][cluster],
+                                   SAMPLES[labels == cluster].mean(axis=0),
+                                   rtol=1e-9)
+
+
+# %% cluster_file.py over several files, and over workers
+
+def test_cluster_file_over_files_and_workers_labels_each_file(tmp_path):
+    paths = write_parts(tmp_path)
+    out = tmp_path / "labels"
+    out.mkdir()
+    for extra in ([], ["--workers", 2]):
+        result = run_script("cluster_file.py", str(tmp_path / "part*.*"),
+                            "--n-clusters", 3, "--centroid-seed", 4,
+                            "--labels-out", out, "--centroids-out",
+                            tmp_path / "c.csv", *extra, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        centroids = np.loadtxt(tmp_path / "c.csv", delimiter=",", ndmin=2)
+        nearest, _ = brute_force_nearest(SAMPLES, centroids)
+        for path, rows in zip(paths, np.split(np.arange(len(SAMPLES)),
+                                              SPLITS)):
+            name = os.path.splitext(os.path.basename(path))[0]
+            labels = np.loadtxt(out / f"{name}.labels.csv", dtype=int,
+                                ndmin=1)
+            np.testing.assert_array_equal(labels, nearest[rows])
+
+
+def test_a_killed_worker_ends_the_run_in_one_line_with_nothing_written(
+        tmp_path):
+    write_parts(tmp_path)
+    out = tmp_path / "labels"
+    out.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cluster_file.py"),
+         str(tmp_path / "part*.*"), "--n-clusters", "3", "--workers", "2",
+         "--labels-out", str(out), "--centroids-out",
+         str(tmp_path / "c.csv")], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # Kill a worker as soon as there is one: it takes seconds to load
+    # TensorFlow, so it is always mid-run.
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        children = psutil.Process(process.pid).children()
+        victim = next((child for child in children
+                       if "--worker-folder" in child.cmdline()), None)
+        time.sleep(0.05)
+    assert victim is not None
+    victim.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "was killed by SIGKILL" in lines[0], stderr
+    assert list(out.iterdir()) == [] and not (tmp_path / "c.csv").exists()
+
+
+def test_cluster_file_saves_a_model_and_labels_with_it(tmp_path):
+    paths = write_parts(tmp_path, csv_every=0)
+    fitted = run_script("cluster_file.py", paths[0], "--n-clusters", 3,
+                        "--centroid-seed", 0, "--model-out",
+                        tmp_path / "model", "--centroids-out",
+                        tmp_path / "c.csv")
+    assert fitted.returncode == 0, fitted.stderr
+    labelled = run_script("cluster_file.py", paths[2], "--model",
+                          tmp_path / "model", "--labels-out",
+                          tmp_path / "l.csv")
+    assert labelled.returncode == 0, labelled.stderr
+    centroids = np.loadtxt(tmp_path / "c.csv", delimiter=",")
+    expected, _ = brute_force_nearest(np.load(paths[2]), centroids)
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "l.csv", dtype=int),
+                                  expected)
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--n-clusters", "3", "--model", "m"], "not both"),
+    ([], "give --n-clusters to fit a model, or --model"),
+    (["--model", "m", "--workers", "2"], "takes neither"),
+    (["--n-clusters", "3", "--labels-out", "x.csv"],
+     "must be an existing folder"),
+])
+def test_cluster_file_bad_combinations_are_one_line(tmp_path, arguments,
+                                                    words):
+    write_parts(tmp_path)
+    result = run_script("cluster_file.py", str(tmp_path / "part*"),
+                        *arguments, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_a_pattern_that_matches_nothing_is_named(tmp_path):
+    result = run_script("cluster_file.py", str(tmp_path / "none*.npy"),
+                        "--n-clusters", 2)
+    assert result.returncode == 2
+    assert "no file matches this pattern" in result.stderr
