@@ -6,9 +6,14 @@ Here the samples are centred, cut into chunks of equal size, and assigned
 one chunk at a time, so the extra memory stays near CHUNK_BYTES however
 many samples there are. Within a chunk the distances come
 
-- from plain differences, (n_clusters, n_features, chunk_size), when there
-  are at most DIRECT_MAX_FEATURES features: a matrix product would have too
-  little work per element to be fast; or
+- from plain differences when there are at most DIRECT_MAX_FEATURES
+  features: a matrix product would have too little work per element to be
+  fast. Compiled with XLA, and for at most RUNNING_MIN_MAX_CLUSTERS
+  clusters, as a running minimum (`running_minimum`): one pass over the
+  samples keeps each one's best distance and index so far, cluster after
+  cluster, and nothing of size (n_clusters, n_samples) is ever made, so
+  the samples need no chunks. Otherwise per chunk, (n_clusters,
+  n_features, chunk_size); or
 - from the expanded square, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c
   for all pairs is one matrix product, and ||x||² is the same for every
   centroid, so the argmin leaves it out.
@@ -37,6 +42,11 @@ DIRECT_MAX_FEATURES = 4
 # Below this many values (n_samples * n_features), compiling with XLA costs
 # more time than it saves.
 XLA_MIN_VALUES = 200_000
+# Up to this many clusters, few features under XLA take the running minimum.
+# Measured (2 cores, 2M x 2): 80 ms an assignment at 256 clusters against
+# 414 ms chunked, but at 512 the unrolled loop compiles for 11 s and runs
+# slower than the chunked form.
+RUNNING_MIN_MAX_CLUSTERS = 256
 
 
 def power_of_two_scale(largest):
@@ -60,10 +70,13 @@ def assign(samples, centroids):
     """
     scale = power_of_two_scale(max(largest_magnitude(samples),
                                    largest_magnitude(centroids)))
-    data = centred_chunks(samples, centroids.shape[0], scale)
-    direct = direct_form(samples.shape[1])
-    return assign_chunks(data.chunks, centroids * scale - data.centre,
-                         direct)[:samples.shape[0]]
+    (n, d), k = samples.shape, centroids.shape[0]
+    data = centred_chunks(samples, k, scale)
+    centroids = centroids * scale - data.centre
+    if running_min_form(d, k, n * d >= XLA_MIN_VALUES):
+        flat = tf.reshape(data.chunks, (-1, d))
+        return _running_minimum_xla(flat, centroids, k, d)[:n]
+    return assign_chunks(data.chunks, centroids, direct_form(d))[:n]
 
 
 class Chunked(NamedTuple):
@@ -92,13 +105,13 @@ def centred_chunks(samples, n_clusters, scale, weights=None, centre=True):
     and keeps the expanded formula accurate for data far from the origin.
     """
     n, n_features = samples.shape
+    xla = n * n_features >= XLA_MIN_VALUES
     per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
-    n_chunks = -(-n // max(1, CHUNK_BYTES // (samples.dtype.size
-                                               * per_sample)))
+    n_chunks = 1 if running_min_form(n_features, n_clusters, xla) else -(
+        -n // max(1, CHUNK_BYTES // (samples.dtype.size * per_sample)))
     chunk_size = -(-n // n_chunks)
     # Small data (the lessons') run eagerly: compiling would cost more.
-    prepare = (_centre_and_pad_xla if n * n_features >= XLA_MIN_VALUES
-               else _centre_and_pad)
+    prepare = _centre_and_pad_xla if xla else _centre_and_pad
     chunks, weights, middle, variance, sum_of_squares = prepare(
         samples, tf.constant(scale, samples.dtype), weights, centre,
         n_chunks, chunk_size)
@@ -130,6 +143,43 @@ def direct_form(n_features):
     return n_features <= DIRECT_MAX_FEATURES
 
 
+def running_min_form(n_features, n_clusters, xla):
+    """Whether the assignment is a running minimum (see the module's
+    docstring): few features and clusters, compiled with XLA."""
+    return (xla and direct_form(n_features)
+            and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
+
+
+def running_minimum(x, centroids, n_clusters, n_features):
+    """Nearest centroid (m,) int32 for each row of x (m, d), centred;
+    n_clusters and n_features (small) are Python ints.
+
+    The loop over clusters is Python, so XLA sees one long expression and
+    fuses it into a single pass over the samples; the samples go feature by
+    feature (x_t[f], a row of the transpose), which vectorises. Each
+    candidate is ||c||² - 2 x·c, the squared distance less ||x||², which is
+    the same for every cluster: d multiply-adds, a comparison and two
+    selects (measured 96 ms for 10M x 2 against 100 centroids, 147 ms with
+    the differences). Strictly closer replaces, so ties keep the lowest
+    index, as argmin does.
+    """
+    x_t = tf.transpose(x)                                         # (d, m)
+    offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
+
+    def partial(j):                        # ||c_j||² - 2 x·c_j: (m,)
+        return offsets[j] + tf.add_n([-2 * centroids[j, f] * x_t[f]
+                                      for f in range(n_features)])
+
+    best = partial(0)
+    index = tf.zeros_like(best, tf.int32)
+    for j in range(1, n_clusters):
+        candidate = partial(j)
+        closer = candidate < best
+        best = tf.where(closer, candidate, best)
+        index = tf.where(closer, j, index)
+    return index
+
+
 def nearest(x, centroids, direct):
     """Index of the nearest centroid for each row of a chunk x (m, d): (m,).
 
@@ -147,6 +197,9 @@ def nearest(x, centroids, direct):
     partial = centroid_sq - 2 * tf.matmul(x, centroids,
                                           transpose_b=True)       # (m, k)
     return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
+
+
+_running_minimum_xla = tf.function(running_minimum, jit_compile=True)
 
 
 def assign_chunks(chunks, centroids, direct):

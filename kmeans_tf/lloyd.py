@@ -7,6 +7,7 @@ data, where fusing the steps pays, and as a plain graph for small data,
 where compiling would cost more than it saves. Everything here assumes
 checked input.
 """
+import functools
 import time
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
+                        running_min_form, running_minimum,
                         squared_distances)
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     on_sphere, relocate_empty)
@@ -50,13 +52,17 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None):
     inertia history (n_iter,), shift history (n_iter,)), NumPy values.
     """
     xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
-    loop, final = _COMPILED[xla]
     dtype = data.chunks.dtype
-    options = _Options(direct_form(data.chunks.shape[-1]), radius is not None)
+    k, d = centroids.shape
+    options = _Options(direct_form(d), radius is not None,
+                       running_min_form(d, k, xla), k, d)
+    loop, final = _compiled(xla, options)
     radius = tf.constant(radius or 0, dtype)
     labels = -tf.ones((data.chunks.shape[0] * data.chunks.shape[1],),
                       tf.int32)
-    block = tf.zeros((2, min(max(max_iter, 1), HISTORY_BLOCK)), dtype)
+    # Always HISTORY_BLOCK columns: one shape, so one compilation, for any
+    # max_iter.
+    block = tf.zeros((2, HISTORY_BLOCK), dtype)
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
     histories = [np.zeros((2, 0))]
@@ -84,9 +90,20 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None):
 
 
 class _Options(NamedTuple):
-    """The loop's Python switches: each value is traced once."""
+    """The loop's Python switches and sizes: each value is traced once."""
     direct: bool        # distances from differences (see distances)
     spherical: bool     # centroids kept at the samples' length (cosine)
+    running_min: bool   # the assignment as a running minimum (distances)
+    n_clusters: int
+    n_features: int
+
+
+def _assign(data, flat, centroids, options):
+    """Labels of every row (see distances: chunks, or a running minimum)."""
+    if options.running_min:
+        return running_minimum(flat, centroids, options.n_clusters,
+                               options.n_features)
+    return assign_chunks(data.chunks, centroids, options.direct)
 
 
 def _lloyd_step(data, flat, centroids, radius, options):
@@ -97,7 +114,7 @@ def _lloyd_step(data, flat, centroids, radius, options):
     centroids (`stats.relocate_empty`).
     """
     k = tf.shape(centroids)[0]
-    labels = assign_chunks(data.chunks, centroids, options.direct)
+    labels = _assign(data, flat, centroids, options)
     padding = tf.range(tf.shape(labels)[0]) >= data.n
     sums, counts = cluster_sums(flat, tf.where(padding, k, labels), k,
                                 data.weights)
@@ -146,18 +163,19 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
 def _final_assignment(data, centroids, options):
     """Labels for the final centroids, and their (weighted) inertia."""
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
-    labels = assign_chunks(data.chunks, centroids, options.direct)
+    labels = _assign(data, flat, centroids, options)
     distances = squared_distances(flat, centroids, labels)[:data.n]
     if data.weights is not None:
         distances *= data.weights[:data.n]
     return labels, tf.reduce_sum(tf.cast(distances, tf.float64))
 
 
-# Each compiled twice: with XLA for large data, as a plain graph for small.
-# reduce_retracing: one trace serves all shapes (XLA still compiles each
-# shape once, and caches it).
-_COMPILED = {
-    xla: (tf.function(_lloyd_loop, jit_compile=xla, reduce_retracing=True),
-          tf.function(_final_assignment, jit_compile=xla,
-                      reduce_retracing=True))
-    for xla in (True, False)}
+@functools.lru_cache(maxsize=None)
+def _compiled(xla, options):
+    """The loop and the final assignment as tf.functions, with XLA for
+    large data, as a plain graph for small; one pair per set of options,
+    each traced once per shape, so nothing retraces again and again when a
+    program runs k-means for many k (choose_k.py)."""
+    return (tf.function(_lloyd_loop, jit_compile=xla, reduce_retracing=True),
+            tf.function(_final_assignment, jit_compile=xla,
+                        reduce_retracing=True))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import functions as fn
+import tensorflow as tf
 import kmeans_tf
 from helpers import ROOT, blobs, brute_force_nearest
 from kmeans_tf import checks, distances
@@ -89,3 +90,33 @@ print((max(peak, rss()) - base) / 2**20)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     assert float(out) < 200
+
+
+@pytest.mark.parametrize("n_features, n_clusters", [(1, 7), (2, 100),
+                                                    (4, 256)])
+def test_running_minimum_equals_brute_force_lowest_index_on_ties(
+        n_features, n_clusters):
+    rng = np.random.default_rng(n_clusters)
+    # Small integers: every distance exact in float32, and many exact ties
+    # (duplicate centroids, points halfway between two).
+    samples = rng.integers(-8, 9, (5000, n_features)).astype(np.float32)
+    centroids = rng.integers(-8, 9, (n_clusters, n_features)).astype(
+        np.float32)
+    labels = kmeans_tf.distances._running_minimum_xla(
+        tf.constant(samples), tf.constant(centroids), n_clusters,
+        n_features).numpy()
+    squared = ((samples[:, None, :].astype(np.float64)
+                - centroids[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, squared.argmin(axis=1))
+    assert (squared == squared.min(axis=1, keepdims=True)).sum(1).max() > 1
+
+
+def test_large_data_with_few_features_takes_the_running_minimum():
+    # 300,000 x 2 is XLA-sized: one chunk, the running minimum; labels as
+    # NumPy's brute force, the inertia exact.
+    samples = blobs([100_000] * 3, [2] * 3, 2, seed=4).astype(np.float32)
+    assert kmeans_tf.distances.running_min_form(2, 3, True)
+    result = fn.kmeans(samples, 3, init=samples[:3], tol=0)
+    expected, distances = brute_force_nearest(samples, result.centroids)
+    assert (result.labels == expected).mean() > 0.9999
+    assert result.inertia == pytest.approx(distances.sum(), rel=1e-6)
