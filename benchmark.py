@@ -31,6 +31,11 @@ CASES = [
 ]
 QUICK_CASES = [("100,000 x 2, k=3", 100_000, 2, 3, 10, 3),
                ("20,000 x 16, k=16", 20_000, 16, 16, 10, 3)]
+# Time to convergence: (name, n_samples, n_features, n_clusters, repeats),
+# on blobs (see blob_samples), tol=0, max_iter=300, the same start.
+CONVERGENCE_CASES = [("200,000 x 64, k=64", 200_000, 64, 64, 3),
+                     ("100,000 x 16, k=256", 100_000, 16, 256, 3)]
+QUICK_CONVERGENCE_CASES = [("20,000 x 16, k=32", 20_000, 16, 32, 2)]
 # The lesson's broadcast holds n x k x d floats twice over; skip it above.
 LESSON_MAX_BYTES = 8 * 2**30
 MEMORY_CASE = (10_000_000, 2, 100, 3)
@@ -49,11 +54,15 @@ def run_ours(samples, init, iterations):
     return result.centroids, result.n_iter
 
 
-def run_sklearn(samples, init, iterations):
+def run_sklearn(samples, init, iterations, algorithm="lloyd"):
     from sklearn.cluster import KMeans
     model = KMeans(len(init), init=init, n_init=1, max_iter=iterations,
-                   tol=0, algorithm="lloyd").fit(samples)
+                   tol=0, algorithm=algorithm).fit(samples)
     return model.cluster_centers_, model.n_iter_
+
+
+def run_elkan(samples, init, iterations):
+    return run_sklearn(samples, init, iterations, algorithm="elkan")
 
 
 def run_faiss(samples, init, iterations):
@@ -98,7 +107,8 @@ def lesson_step(n_clusters):
 
 
 IMPLEMENTATIONS = {"this project": run_ours, "scikit-learn": run_sklearn,
-                   "faiss": run_faiss, "lesson (broadcast)": run_lesson}
+                   "scikit-learn elkan": run_elkan, "faiss": run_faiss,
+                   "lesson (broadcast)": run_lesson}
 
 
 # %% Measuring
@@ -171,6 +181,60 @@ def benchmark_case(name, n, d, k, iterations, repeats):
              finals[label]) for label in runners]
 
 
+def blob_samples(n, d, k, seed=0):
+    """n float32 samples in k round blobs of spread 1, centres uniform in a
+    cube of side 10 (they overlap a little): data with clusters in it, so
+    k-means converges, as on real data, in tens of iterations."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-5, 5, (k, d))
+    samples = centres[rng.integers(0, k, n)] + rng.standard_normal((n, d))
+    return samples.astype(np.float32)
+
+
+def convergence_case(name, n, d, k, repeats):
+    """Seconds to convergence (tol=0, at most 300 iterations) from the same
+    k-means++ start, and how many labels differ from scikit-learn Lloyd's.
+    faiss has no stopping rule: it runs Lloyd's iteration count."""
+    from sklearn.cluster import KMeans, kmeans_plusplus
+    samples = blob_samples(n, d, k)
+    init, _ = kmeans_plusplus(samples, k, random_state=0)
+    lloyd = KMeans(k, init=init, n_init=1, max_iter=300, tol=0,
+                   algorithm="lloyd").fit(samples)
+    runners = {label: IMPLEMENTATIONS[label] for label in
+               ("this project", "scikit-learn", "scikit-learn elkan",
+                "faiss")}
+    for run in runners.values():             # warm up: load, trace, compile
+        run(samples, init, 1)
+    times = {label: [] for label in runners}
+    for _ in range(repeats):
+        for label, run in runners.items():
+            iterations = lloyd.n_iter_ if label == "faiss" else 300
+            seconds, _, (centroids, n_iter) = timed(
+                run, samples, init, iterations)
+            times[label].append(seconds)
+    fastest_peer = min(np.median(times[label]) for label in runners
+                       if label != "this project")
+    rows = []
+    for label, run in runners.items():
+        iterations = lloyd.n_iter_ if label == "faiss" else 300
+        centroids, n_iter = run(samples, init, iterations)
+        labels = brute_nearest(samples, centroids)
+        rows.append((name, label, np.median(times[label]) * 1e3, n_iter,
+                     np.median(times[label]) / fastest_peer,
+                     int((labels != lloyd.labels_).sum())))
+    print(f"  {name}: done", flush=True)
+    return rows
+
+
+def brute_nearest(samples, centroids):
+    """Each sample's nearest centroid, in float64 NumPy, by chunks."""
+    centroids = np.asarray(centroids, np.float64)
+    return np.concatenate([
+        ((x[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
+        for x in np.array_split(samples.astype(np.float64),
+                                max(1, len(samples) // 2000))])
+
+
 def whole_process_peak(code):
     """Peak RSS (MB) of a fresh Python process running `code`.
 
@@ -217,6 +281,18 @@ def main():
     for name, label, ms, ratio, mb, final in rows:
         print(f"| {name} | {label} | {ms:.1f} | {ratio:.2f} | {mb:.0f} "
               f"| {final:.7g} |")
+
+    convergence = []
+    for case in (QUICK_CONVERGENCE_CASES if args.quick
+                 else CONVERGENCE_CASES):
+        print(f"convergence {case[0]}:", flush=True)
+        convergence += convergence_case(*case)
+    print("\n| case (blobs, to convergence) | implementation | ms | "
+          "iterations | vs fastest peer | labels unlike Lloyd's |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, label, ms, n_iter, ratio, unlike in convergence:
+        print(f"| {name} | {label} | {ms:.0f} | {n_iter} | {ratio:.2f} | "
+              f"{unlike} |")
 
     if not args.quick:
         n, d, k, iterations = MEMORY_CASE

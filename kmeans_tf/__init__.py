@@ -27,6 +27,8 @@ The map, one concern per module; the arrows are imports:
 - `stats`: per-cluster sums and counts (written once), means, inertia from
   the sums, the empty-cluster rule.
 - `lloyd`: Lloyd's loop in memory, compiled into one graph; the stop rule.
+- `bounded`: the same loop with Hamerly's bounds (`algorithm="bounded"`):
+  the same result, fewer distances.
 - `stream`: Lloyd over a tf.data stream and under tf.distribute (the same
   stop and empty-cluster rules), and mini-batch k-means.
 - `shard`: many files, each worker of a cluster reading only its share
@@ -40,8 +42,9 @@ The map, one concern per module; the arrows are imports:
 
 Imports: keras_layer -> api, distances; export -> distances;
 model -> api, export, distances, checks;
-api -> checks, init, distances, lloyd, stream, shard, metrics;
+api -> checks, init, distances, lloyd, bounded, stream, shard, metrics;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
+bounded -> lloyd, stats;
 metrics -> stats, distances; init -> distances; stats -> distances. Functions outside `api`
 and `checks` assume checked input. The package imports TensorFlow once,
 quietly (`_tensorflow`), and never imports the lessons.

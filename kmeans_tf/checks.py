@@ -223,11 +223,16 @@ def check_paths(paths):
     return paths
 
 
+def check_choice(value, name, choices):
+    """One of the names `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
 def check_metric(metric):
     """A name from METRICS."""
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
-    return metric
+    return check_choice(metric, "metric", METRICS)
 
 
 def unit_rows(samples, name="samples"):

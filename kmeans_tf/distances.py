@@ -156,18 +156,19 @@ def running_minimum(x, centroids, n_clusters, n_features):
 
     The loop over clusters is Python, so XLA sees one long expression and
     fuses it into a single pass over the samples; the samples go feature by
-    feature (x_t[f], a row of the transpose), which vectorises. Each
+    feature (a column each, read in place: no transposed copy), which
+    vectorises. Each
     candidate is ||c||² - 2 x·c, the squared distance less ||x||², which is
     the same for every cluster: d multiply-adds, a comparison and two
     selects (measured 96 ms for 10M x 2 against 100 centroids, 147 ms with
     the differences). Strictly closer replaces, so ties keep the lowest
     index, as argmin does.
     """
-    x_t = tf.transpose(x)                                         # (d, m)
+    columns = [x[:, f] for f in range(n_features)]              # d x (m,)
     offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
 
     def partial(j):                        # ||c_j||² - 2 x·c_j: (m,)
-        return offsets[j] + tf.add_n([-2 * centroids[j, f] * x_t[f]
+        return offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
                                       for f in range(n_features)])
 
     best = partial(0)

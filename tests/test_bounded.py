@@ -1,0 +1,64 @@
+"""Hamerly's bounds change how much is computed, never the result: labels,
+iterations and centroids as plain Lloyd's and scikit-learn's."""
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+import kmeans_tf
+from helpers import blobs
+
+
+def overlapping(n, d, k, side, seed):
+    """Blobs whose centres are close enough that runs take many steps."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-side / 2, side / 2, (k, d))
+    return centres[rng.integers(0, k, n)] + rng.standard_normal((n, d))
+
+
+@pytest.mark.parametrize("samples, k, ties", [
+    (overlapping(3000, 8, 20, 4, 0), 20, False),
+    (overlapping(4000, 16, 40, 6, 1).astype(np.float32), 40, False),
+    (blobs([500, 300, 200, 100], [1, 2, 1, 3], 6, seed=2) + 1e4, 7, False),
+    # Integer grid points: exact ties between centroids everywhere, which
+    # scikit-learn's rounding breaks its own way: compared with Lloyd only.
+    (np.random.default_rng(3).integers(0, 4, (2000, 5)).astype(float), 12,
+     True),
+])
+def test_bounded_equals_lloyd_and_scikit_learn(samples, k, ties):
+    start = samples[np.random.default_rng(k).choice(len(samples), k,
+                                                    replace=False)]
+    plain = kmeans_tf.kmeans(samples, k, init=start, tol=0,
+                             algorithm="lloyd")
+    bounded = kmeans_tf.kmeans(samples, k, init=start, tol=0,
+                               algorithm="bounded")
+    np.testing.assert_array_equal(bounded.labels, plain.labels)
+    assert bounded.n_iter == plain.n_iter and bounded.converged
+    np.testing.assert_allclose(bounded.centroids, plain.centroids,
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(bounded.inertia_history,
+                               plain.inertia_history, rtol=1e-6)
+    assert bounded.inertia == pytest.approx(plain.inertia, rel=1e-6)
+    if ties:
+        return
+    reference = KMeans(k, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    assert (bounded.labels == reference.labels_).mean() > 0.999
+    assert bounded.n_iter == reference.n_iter_
+
+
+def test_bounded_with_an_emptied_cluster_and_weights_equals_lloyd():
+    samples = overlapping(2000, 6, 10, 4, 5)
+    start = np.vstack([samples[:9], [[50.0] * 6]])     # one far away
+    weights = np.random.default_rng(6).uniform(0, 2, len(samples))
+    runs = [kmeans_tf.kmeans(samples, 10, init=start, tol=0,
+                             sample_weight=weights, algorithm=algorithm)
+            for algorithm in ("lloyd", "bounded")]
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)
+    np.testing.assert_allclose(runs[0].centroids, runs[1].centroids,
+                               rtol=1e-9)
+    assert runs[0].n_iter == runs[1].n_iter
+
+
+def test_algorithm_is_checked():
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        kmeans_tf.kmeans(np.zeros((5, 2)), 2, algorithm="elkan")
