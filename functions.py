@@ -4,7 +4,8 @@ Each lesson script imports this file (``import functions as fn``) and uses
 the steps of k-means one at a time:
 
 - `create_samples`: blobs of samples around random true centroids;
-- `plot_clusters`: a picture of samples and centroids;
+- `plot_clusters`: a picture of samples and centroids (`cluster_colours`
+  gives the colour of each cluster number);
 - `choose_random_centroids`: the start, n_clusters samples at random;
 - `assign_to_nearest`: each sample's nearest centroid;
 - `update_centroids`: each centroid moved to the mean of its samples;
@@ -16,6 +17,7 @@ Each first checks its arguments with one call into the engine's checks
 (`kmeans_tf.checks.check_arguments`), which turns them into tensors (float32
 stays float32, other numbers become float64) and raises a clear error for
 bad input.
+
 Beneath this file is the engine, the `kmeans_tf` package, which does the
 same work fast and in bounded memory for data of any size; its public
 functions are re-exported here, so the later lessons write `fn.kmeans`:

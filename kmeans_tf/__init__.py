@@ -14,10 +14,11 @@ The engine beneath the lessons' `functions.py`. Use it from your own code::
 
 The map, one concern per module; the arrows are imports:
 
-- `api`: the public functions (`kmeans`, `minibatch_kmeans`,
-  `choose_kmeans_plus_plus_centroids`, `assign_labels`, `silhouette_score`,
-  `bic_score`) and `KMeansResult`. The engine's only module that checks
-  arguments and builds results.
+- `api`: the public functions that run k-means (`kmeans`,
+  `minibatch_kmeans`, `kmeans_files`, `choose_kmeans_plus_plus_centroids`,
+  `assign_labels`); each checks its arguments before any work.
+- `results`: `KMeansResult`, `ConvergenceWarning`, and `build`, the one
+  place that turns a run into a result; progress pacing, TensorBoard logs.
 - `checks`: the input checks, with messages that name the argument (the
   lessons' `functions.py` calls them too; a stream's values are checked
   as they pass, in `stream.scan`).
@@ -33,7 +34,8 @@ The map, one concern per module; the arrows are imports:
   stop and empty-cluster rules), and mini-batch k-means.
 - `shard`: many files, each worker of a cluster reading only its share
   (`kmeans_files`), and the collectives that keep the workers in step.
-- `metrics`: the silhouette coefficient and the BIC.
+- `metrics`: `silhouette_score` and `bic_score`, checked, and their
+  arithmetic.
 - `model`: `KMeans`, the estimator (fit, predict, transform, score, save,
   load), on `kmeans`.
 - `export`: the SavedModel a fitted model is saved as, and its loading.
@@ -42,16 +44,19 @@ The map, one concern per module; the arrows are imports:
 
 Imports: keras_layer -> api, distances; export -> distances;
 model -> api, export, distances, checks;
-api -> checks, init, distances, lloyd, bounded, stream, shard, metrics;
+api -> checks, results, init, distances, lloyd, bounded, stream, shard;
+metrics -> checks, stats, distances; results -> lloyd;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
 bounded -> lloyd, stats;
-metrics -> stats, distances; init -> distances; stats -> distances. Functions outside `api`
-and `checks` assume checked input. The package imports TensorFlow once,
-quietly (`_tensorflow`), and never imports the lessons.
+init -> distances; stats -> distances. Only the public functions check
+their input; everything behind them assumes it checked. The package
+imports TensorFlow once, quietly (`_tensorflow`), and never imports the
+lessons.
 """
-from .api import (ConvergenceWarning, KMeansResult, assign_labels, bic_score,
-                  choose_kmeans_plus_plus_centroids, kmeans, kmeans_files,
-                  minibatch_kmeans, silhouette_score)
+from .api import (assign_labels, choose_kmeans_plus_plus_centroids, kmeans,
+                  kmeans_files, minibatch_kmeans)
+from .metrics import bic_score, silhouette_score
+from .results import ConvergenceWarning, KMeansResult
 from .model import KMeans
 
 __all__ = ["ConvergenceWarning", "KMeans", "KMeansLayer", "KMeansResult",

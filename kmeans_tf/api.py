@@ -1,69 +1,30 @@
-"""The public functions: the engine's only module that checks arguments
-(through `checks`) and builds results.
+"""The public functions that run k-means, checking their arguments once
+(through `checks`) before any work.
 
-`kmeans` picks the path (in memory, or a stream and strategy), checks its
-arguments once, runs the best of n_init starts (`init`, then `lloyd.run` or
-`stream.lloyd`), and turns the winning run's tuple into a `KMeansResult`.
-A stream's values can only be checked as they pass: `stream.scan` does it.
+`kmeans` picks the path (in memory, or a stream and strategy), runs the
+best of n_init starts (`init`, then `lloyd.run`, `bounded.run` or
+`stream.lloyd`), and has `results.build` turn the winning run's tuple into
+a `KMeansResult`. A stream's values can only be checked as they pass:
+`stream.scan` does it. (The scores, `silhouette_score` and `bic_score`, are
+in `metrics`.)
 """
 import os
-import time
-import warnings
-from typing import NamedTuple
 
 import numpy as np
 
-from . import (bounded, distances, init as starts, lloyd, metrics, shard,
-               stream)
+from . import bounded, distances, init as starts, lloyd, shard, stream
 from ._tensorflow import tf
-from .checks import (check_centroids, check_dataset, check_init, check_int,
-                     check_labels, check_metric, check_n_clusters,
-                     check_callable, check_choice, check_number,
-                     check_paths,
-                     check_sample_weight,
-                     check_samples, check_seed, check_strategy, unit_rows)
+from .checks import (check_callable, check_centroids, check_choice,
+                     check_dataset, check_init, check_int, check_metric,
+                     check_n_clusters, check_number, check_paths,
+                     check_sample_weight, check_samples, check_seed,
+                     check_strategy, unit_rows)
+from .results import Throttled, build, warn_if_unsettled, write_history
 
 # Rows per batch when an array is streamed (under a strategy).
 STREAM_BATCH_SIZE = 65536
 # Valid names for `kmeans(algorithm=...)`.
 ALGORITHMS = ("auto", "lloyd", "bounded")
-
-
-class ConvergenceWarning(UserWarning):
-    """k-means did not settle: max_iter cut it short, or it found fewer
-    distinct clusters than asked for. Filter it like any warning:
-    ``warnings.simplefilter("ignore", kmeans_tf.ConvergenceWarning)``."""
-
-
-class KMeansResult(NamedTuple):
-    """What `kmeans` and `minibatch_kmeans` return: NumPy arrays and plain
-    Python numbers.
-
-    centroids : ndarray of shape (n_clusters, n_features)
-    labels : ndarray of shape (n_samples,), int32; each sample's nearest
-        centroid among the returned `centroids`.
-    inertia : float, total squared distance of samples to their nearest
-        centroid (scikit-learn's `inertia_`), weighted by sample_weight;
-        for metric="cosine", the sum of 1 - cosine similarity.
-    n_iter : int, Lloyd iterations run (mini-batch steps for
-        `minibatch_kmeans`).
-    converged : bool, whether it settled (labels or centroids) rather than
-        being stopped by `max_iter`.
-    stop_reason : str, why it stopped: one of `lloyd.STOP_REASONS`
-        ("ran max_steps batches" for `minibatch_kmeans`).
-    inertia_history, shift_history : ndarray of shape (n_iter,)
-        Per iteration: the inertia of the centroids it started from, and the
-        summed squared distance the centroids then moved. Empty for
-        `minibatch_kmeans`.
-    """
-    centroids: np.ndarray
-    labels: np.ndarray
-    inertia: float
-    n_iter: int
-    converged: bool
-    stop_reason: str
-    inertia_history: np.ndarray
-    shift_history: np.ndarray
 
 
 def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
@@ -163,7 +124,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     strategy = check_strategy(strategy)
     spherical = check_metric(metric) == "cosine"
     algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
-    report = (_Throttled(progress) if check_callable(progress, "progress")
+    report = (Throttled(progress) if check_callable(progress, "progress")
               else None)
     if isinstance(samples, tf.data.Dataset) or strategy is not None:
         check_int(n_clusters, "n_clusters", 1)      # before a whole pass
@@ -208,17 +169,17 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     del pool
     result = None
     for index, start in enumerate(runs):
-        this = _result(run(tf.cast(start, centre.dtype) * scale - centre),
+        this = build(run(tf.cast(start, centre.dtype) * scale - centre),
                        scale, centre, halve=spherical)
         if log_dir is not None:
-            _write_history(os.path.join(os.fspath(log_dir), f"run_{index}"),
+            write_history(os.path.join(os.fspath(log_dir), f"run_{index}"),
                            this)
         if result is None or this.inertia < result.inertia:
             result = this                       # the lowest inertia kept
     if report and result.n_iter:
         report.last(result.n_iter, max_iter, result.inertia_history[-1],
                     result.shift_history[-1])
-    _warn_if_unsettled(result, n_clusters, max_iter)
+    warn_if_unsettled(result, n_clusters, max_iter)
     return result
 
 
@@ -269,7 +230,7 @@ def minibatch_kmeans(samples, n_clusters, *, sample_weight=None,
             min(scan.n, 1_000_000), seed=seed).batch(batch_size)
     run = stream.minibatch(steps, dataset, scan.centre,
                            start * scan.scale - scan.centre, max_steps)
-    return _result(run, scan.scale, scan.centre, "ran max_steps batches")
+    return build(run, scan.scale, scan.centre, "ran max_steps batches")
 
 
 def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
@@ -310,7 +271,7 @@ def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
     batch_size = check_int(batch_size, "batch_size", 1)
     strategy = check_strategy(strategy) or tf.distribute.get_strategy()
     read = check_callable(read, "read") or shard.read_array
-    report = (_Throttled(progress) if check_callable(progress, "progress")
+    report = (Throttled(progress) if check_callable(progress, "progress")
               else None)
     check_int(n_clusters, "n_clusters", 1)          # before a whole pass
     workers = shard.Workers(strategy)
@@ -327,7 +288,7 @@ def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
     run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
                        max_iter, tol * scan.variance, shard.LOCAL, report,
                        workers=workers)
-    return _result(run, scan.scale, scan.centre)
+    return build(run, scan.scale, scan.centre)
 
 
 def choose_kmeans_plus_plus_centroids(samples, n_clusters, seed=None):
@@ -378,91 +339,6 @@ def assign_labels(samples, centroids):
     return distances.assign(samples, centroids).numpy()
 
 
-def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
-                     seed=None):
-    """Mean silhouette coefficient of a clustering, from -1 to 1.
-
-    For each sample, a is its mean distance to the other samples of its own
-    cluster and b its mean distance to the samples of the nearest other
-    cluster; its silhouette is (b - a) / max(a, b), and 0 when it is alone
-    in its cluster. Near 1: tight, well-separated clusters. It agrees with
-    scikit-learn's `silhouette_score`.
-
-    Parameters
-    ----------
-    samples : array-like of shape (n_samples, n_features)
-    labels : array-like of shape (n_samples,), ints in [0, n_samples)
-        with at least 2 distinct values and fewer than n_samples.
-    chunk_size : int
-        Rows of the (n_samples, n_samples) distance matrix held at once.
-    sample_size : int >= 2, optional
-        Score a random subset of this many samples (as scikit-learn's
-        `sample_size`): the cost falls from n_samples² to sample_size².
-    seed : int, optional
-        Seeds the subset.
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    It needs every pairwise distance, n_samples² of them, so for more than
-    a few thousand samples give a `sample_size`.
-    """
-    samples = check_samples(samples)
-    # The silhouette does not change under a scale; scaled, no square
-    # overflows.
-    samples = tf.cast(samples, tf.float64) * distances.power_of_two_scale(
-        distances.largest_magnitude(samples))
-    n = samples.shape[0]
-    labels = check_labels(labels, n, n)
-    chunk_size = check_int(chunk_size, "chunk_size", 1)
-    seed = check_seed(seed)
-    if sample_size is not None and check_int(sample_size, "sample_size",
-                                             2) < n:
-        subset = np.sort(np.random.default_rng(seed).choice(
-            n, sample_size, replace=False))
-        samples, labels, n = (tf.gather(samples, subset),
-                              tf.gather(labels, subset), sample_size)
-    n_labels = len(np.unique(labels))
-    if not 2 <= n_labels <= n - 1:
-        raise ValueError(f"labels must have between 2 and n_samples - 1 = "
-                         f"{n - 1} distinct values; got {n_labels}")
-    return metrics.silhouette(samples, labels, chunk_size)
-
-
-def bic_score(samples, centroids):
-    """Bayesian information criterion of centroids (higher is better).
-
-    Scores the centroids as a mixture of spherical Gaussians of one shared
-    variance, each sample belonging to its nearest centroid (as X-means
-    does; Pelleg and Moore 2000), less a penalty for the parameters. Used
-    to choose n_clusters: run `kmeans` for each k and keep the k with the
-    highest BIC. Unlike the silhouette it is defined for k = 1, and it
-    tells two blobs that touch from one blob.
-
-    Parameters
-    ----------
-    samples : array-like of shape (n_samples, n_features)
-    centroids : array-like of shape (n_clusters, n_features), with
-        n_clusters < n_samples
-
-    Returns
-    -------
-    float; +inf when every sample sits on its centroid.
-    """
-    samples = check_samples(samples)
-    centroids = check_centroids(centroids, samples)
-    if not len(centroids) < len(samples):
-        raise ValueError(f"n_samples={len(samples)} should be > "
-                         f"n_clusters={len(centroids)} for the BIC")
-    scale = distances.power_of_two_scale(max(
-        distances.largest_magnitude(samples),
-        distances.largest_magnitude(centroids)))
-    return metrics.bic(samples * scale, centroids * scale, scale)
-
-
 def _scanned(samples, seed, sample_weight=None, spherical=False):
     """A stream of checked (batch, weights) pairs, scaled (see
     `distances`), and its first pass (`stream.scan`). The scan's sample
@@ -498,85 +374,8 @@ def _scanned(samples, seed, sample_weight=None, spherical=False):
     return dataset.map(lambda batch, weights: (batch * scale, weights)), scan
 
 
-class _Throttled:
-    """A progress callback called at most every lloyd.PROGRESS_SECONDS,
-    however many runs there are; `last` always reports the end."""
-
-    def __init__(self, progress):
-        self.progress, self.since, self.said = progress, -np.inf, None
-
-    def __call__(self, *values):
-        if time.perf_counter() - self.since >= lloyd.PROGRESS_SECONDS:
-            self.last(*values)
-
-    def last(self, *values):
-        values = tuple(float(v) if i >= 2 else int(v)
-                       for i, v in enumerate(values))
-        if values != self.said:
-            self.progress(*values)
-            self.since, self.said = time.perf_counter(), values
-
-
 def _run_seeds(seed, n_runs):
     """One int seed per run: seed, seed + 1, ...; a random first if None."""
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
     return [seed + run for run in range(n_runs)]
-
-
-def _result(run, scale, centre, stop_reason=None, halve=False):
-    """The KMeansResult of a runner's tuple, in the samples' units.
-
-    The runners work on samples * scale - centre; squared distances come
-    back in scale² units. Dividing by a power of two is exact; a true
-    inertia beyond the float range becomes inf, never NaN. For unit-length
-    samples (`halve`, the cosine metric), 1 - cos = |x - c|² / 2.
-    """
-    centroids, labels, inertia, n_iter, stop, inertias, shifts = run
-
-    def unscale_squares(values):      # twice: scale² itself may underflow
-        with np.errstate(over="ignore"):
-            return np.asarray(values, np.float64) / scale / scale
-
-    half = 0.5 if halve else 1.0
-    return KMeansResult((centroids + centre.numpy()) / scale, labels,
-                        float(unscale_squares(inertia)) * half, n_iter,
-                        stop > 0, stop_reason or lloyd.STOP_REASONS[stop],
-                        unscale_squares(inertias) * half,
-                        unscale_squares(shifts))
-
-
-def _warn_if_unsettled(result, n_clusters, max_iter):
-    """ConvergenceWarning for a run max_iter cut short, or fewer distinct
-    clusters than asked for."""
-    if max_iter and result.stop_reason == lloyd.STOP_REASONS[0]:
-        warnings.warn(f"k-means stopped at max_iter={max_iter} before it "
-                      f"converged; raise max_iter, or tol", ConvergenceWarning,
-                      stacklevel=3)
-    found = len(np.unique(result.labels))
-    if found < n_clusters:
-        warnings.warn(f"found {found} distinct clusters, fewer than "
-                      f"n_clusters={n_clusters}: the samples have fewer "
-                      f"distinct values than that", ConvergenceWarning,
-                      stacklevel=3)
-
-
-def _write_history(folder, result):
-    """A run's inertia and shift per iteration, for TensorBoard.
-
-    `tf.summary.write` with the "scalars" plugin's tag is what
-    `tf.summary.scalar` writes, without needing the tensorboard package
-    installed to write it.
-    """
-    from tensorflow.core.framework import summary_pb2
-
-    scalars = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name="scalars"))
-    writer = tf.summary.create_file_writer(folder)
-    with writer.as_default():
-        for step, (inertia, shift) in enumerate(zip(result.inertia_history,
-                                                    result.shift_history)):
-            tf.summary.write("inertia", inertia, step, metadata=scalars)
-            tf.summary.write("shift", shift, step, metadata=scalars)
-    writer.close()

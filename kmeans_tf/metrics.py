@@ -1,11 +1,14 @@
 """How good a clustering is: the silhouette coefficient and the BIC.
 
-Everything here assumes checked input (see `api.silhouette_score` and
-`api.bic_score`).
+`silhouette_score` and `bic_score` are public: they check their input and
+call `silhouette` and `bic`, which assume it checked.
 """
 import numpy as np
 
+from . import distances
 from ._tensorflow import tf
+from .checks import (check_centroids, check_int, check_labels, check_samples,
+                     check_seed)
 from .distances import assign, squared_distances
 from .stats import cluster_sums
 
@@ -82,3 +85,88 @@ def bic(samples, centroids, scale=1.0):
                       - d * (n - k) / 2 + n * d * np.log(scale))
     n_parameters = (k - 1) + k * d + 1
     return float(log_likelihood - n_parameters / 2 * np.log(n))
+
+
+def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
+                     seed=None):
+    """Mean silhouette coefficient of a clustering, from -1 to 1.
+
+    For each sample, a is its mean distance to the other samples of its own
+    cluster and b its mean distance to the samples of the nearest other
+    cluster; its silhouette is (b - a) / max(a, b), and 0 when it is alone
+    in its cluster. Near 1: tight, well-separated clusters. It agrees with
+    scikit-learn's `silhouette_score`.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,), ints in [0, n_samples)
+        with at least 2 distinct values and fewer than n_samples.
+    chunk_size : int
+        Rows of the (n_samples, n_samples) distance matrix held at once.
+    sample_size : int >= 2, optional
+        Score a random subset of this many samples (as scikit-learn's
+        `sample_size`): the cost falls from n_samples² to sample_size².
+    seed : int, optional
+        Seeds the subset.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    It needs every pairwise distance, n_samples² of them, so for more than
+    a few thousand samples give a `sample_size`.
+    """
+    samples = check_samples(samples)
+    # The silhouette does not change under a scale; scaled, no square
+    # overflows.
+    samples = tf.cast(samples, tf.float64) * distances.power_of_two_scale(
+        distances.largest_magnitude(samples))
+    n = samples.shape[0]
+    labels = check_labels(labels, n, n)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    seed = check_seed(seed)
+    if sample_size is not None and check_int(sample_size, "sample_size",
+                                             2) < n:
+        subset = np.sort(np.random.default_rng(seed).choice(
+            n, sample_size, replace=False))
+        samples, labels, n = (tf.gather(samples, subset),
+                              tf.gather(labels, subset), sample_size)
+    n_labels = len(np.unique(labels))
+    if not 2 <= n_labels <= n - 1:
+        raise ValueError(f"labels must have between 2 and n_samples - 1 = "
+                         f"{n - 1} distinct values; got {n_labels}")
+    return silhouette(samples, labels, chunk_size)
+
+
+def bic_score(samples, centroids):
+    """Bayesian information criterion of centroids (higher is better).
+
+    Scores the centroids as a mixture of spherical Gaussians of one shared
+    variance, each sample belonging to its nearest centroid (as X-means
+    does; Pelleg and Moore 2000), less a penalty for the parameters. Used
+    to choose n_clusters: run `kmeans` for each k and keep the k with the
+    highest BIC. Unlike the silhouette it is defined for k = 1, and it
+    tells two blobs that touch from one blob.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+    centroids : array-like of shape (n_clusters, n_features), with
+        n_clusters < n_samples
+
+    Returns
+    -------
+    float; +inf when every sample sits on its centroid.
+    """
+    samples = check_samples(samples)
+    centroids = check_centroids(centroids, samples)
+    if not len(centroids) < len(samples):
+        raise ValueError(f"n_samples={len(samples)} should be > "
+                         f"n_clusters={len(centroids)} for the BIC")
+    scale = distances.power_of_two_scale(max(
+        distances.largest_magnitude(samples),
+        distances.largest_magnitude(centroids)))
+    return bic(samples * scale, centroids * scale, scale)
