@@ -70,14 +70,18 @@ import workers  # noqa: E402
 # %% Which files, which outputs: all checked before any work
 
 def expand(patterns):
-    """The files named: each DATA as given, or a glob pattern's matches."""
-    paths = []
+    """The files named: each DATA as given, or a glob pattern's matches;
+    a file named twice counts once."""
+    paths, seen = [], set()
     for pattern in patterns:
         matches = (sorted(glob.glob(pattern)) if glob.has_magic(pattern)
                    and not os.path.exists(pattern) else [pattern])
         if not matches:
             cli.fail(f"{pattern}: no file matches this pattern")
-        paths += [path for path in matches if path not in paths]
+        for path in matches:
+            if os.path.realpath(path) not in seen:
+                seen.add(os.path.realpath(path))
+                paths.append(path)
     return paths
 
 
@@ -106,12 +110,16 @@ def check_arguments(paths, labels_out):
     if args.model and (args.model_out or args.workers):
         cli.fail("--model labels with a saved model: it takes neither "
                  "--model-out nor --workers")
-    if args.model_out and os.path.exists(args.model_out) and not \
-            os.path.isfile(os.path.join(args.model_out, "saved_model.pb")):
-        cli.fail(f"--model-out {args.model_out}: exists and is not a saved "
-                 f"model; it is replaced only if it is one")
-    cli.check_outputs([*labels_out.values(), *[path for path in (
-        args.centroids_out, args.save) if path]], inputs=paths)
+    others = [*labels_out.values(), *[path for path in (
+        args.centroids_out, args.save) if path]]
+    if args.model_out:
+        # The model folder is replaced whole: nothing else may be in it.
+        folder = os.path.realpath(args.model_out)
+        for path in [*paths, *others]:
+            if os.path.realpath(path).startswith(folder + os.sep):
+                cli.fail(f"{path} is inside --model-out {args.model_out}, "
+                         f"which is replaced by the saved model")
+    cli.check_outputs(others, inputs=paths)
 
 
 def read_all(paths):
@@ -171,7 +179,10 @@ def fit_here(arrays):
         if samples.shape[1] != model.n_features_in_:
             cli.fail(f"{paths[0]}: {samples.shape[1]} columns, but the "
                      f"model was fitted on {model.n_features_in_}")
-        labels = model.predict(samples)
+        try:
+            labels = model.predict(samples)
+        except ValueError as error:          # a row of zeros, for cosine
+            cli.fail(f"{paths[0]}: {error}")
         about = (-model.score(samples), 0, "labelled by a saved model")
     else:
         model = fn.KMeans(args.n_clusters, n_init=args.n_init,
@@ -193,7 +204,9 @@ def fit_with_workers(paths):
                    str(args.max_iter), "--centroid-seed",
                    str(cli.centroid_seed(args)), "--worker-folder", folder]
         try:
-            workers.run([command] * args.workers, args.timeout)
+            # More workers than files would leave some with nothing to read.
+            workers.run([command] * min(args.workers, len(paths)),
+                        args.timeout)
         except workers.WorkerError as error:
             cli.fail(error)
         labels = [np.load(os.path.join(folder, f"{index}.npy"))
@@ -207,7 +220,7 @@ def fit_with_workers(paths):
     model.n_iter_, model.n_features_in_ = run["n_iter"], centroids.shape[1]
     return (labels, centroids, run["inertia"], run["n_iter"],
             f"{run['n_iter']} iterations ({run['stop_reason']}) on "
-            f"{args.workers} workers", model)
+            f"{min(args.workers, len(paths))} workers", model)
 
 
 started = time.perf_counter()
@@ -229,6 +242,13 @@ if args.worker_folder:
     run_worker(paths)
 labels_out = label_paths(paths)
 check_arguments(paths, labels_out)
+if args.model_out or args.model:
+    import functions as fn
+    if args.model_out:                  # checked before the fit, not after
+        try:
+            fn.kmeans_tf.export.check_model_path(args.model_out)
+        except ValueError as error:
+            cli.fail(f"--model-out {args.model_out}: {error}")
 if args.workers:
     try:
         _, header = data_files.read(paths[0])     # its header, for C.csv

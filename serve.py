@@ -25,6 +25,12 @@ import numpy as np  # noqa: E402
 import functions as fn  # noqa: E402  (TensorFlow loads after --help)
 import tensorflow as tf  # noqa: E402
 
+if args.model_dir:                # checked before the fit, not after it
+    try:
+        fn.kmeans_tf.export.check_model_path(args.model_dir)
+    except ValueError as error:
+        cli.fail(f"--model-dir {args.model_dir}: {error}")
+
 # %% Fit a model on the lesson's samples
 samples = cli.lesson_samples(args).numpy()
 model = fn.KMeans(args.n_clusters, seed=cli.centroid_seed(args)).fit(samples)

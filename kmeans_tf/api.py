@@ -17,8 +17,8 @@ from ._tensorflow import tf
 from .checks import (check_callable, check_centroids, check_choice,
                      check_dataset, check_init, check_int, check_metric,
                      check_n_clusters, check_number, check_paths,
-                     check_sample_weight, check_samples, check_seed,
-                     check_strategy, unit_rows)
+                     check_log_dir, check_sample_weight, check_samples,
+                     check_seed, check_strategy, unit_rows)
 from .results import Throttled, build, warn_if_unsettled, write_history
 
 # Rows per batch when an array is streamed (under a strategy).
@@ -122,6 +122,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     tol = check_number(tol, "tol", 0)
     seed = check_seed(seed)
     strategy = check_strategy(strategy)
+    log_dir = check_log_dir(log_dir)
     spherical = check_metric(metric) == "cosine"
     algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)
     report = (Throttled(progress) if check_callable(progress, "progress")
@@ -277,17 +278,25 @@ def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
     workers = shard.Workers(strategy)
     if seed is None:                    # worker 0's draw, for every worker
         seed = int(workers.gather(np.array([_run_seeds(None, 1)[0]]))[0, 0])
-    dataset = shard.file_batches(workers.share(paths), read, batch_size)
-    scan = stream.scan(dataset, seed, workers=workers)
-    n_clusters = check_n_clusters(n_clusters, scan.n)
-    init = check_init(init, scan.sample, n_clusters)
-    start = starts.initial_centroids(init, scan.sample, n_clusters, seed,
-                                     scan.sample_weight)
-    scale = tf.constant(scan.scale, tf.float64)
-    scaled = dataset.map(lambda batch, weights: (batch * scale, weights))
-    run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
-                       max_iter, tol * scan.variance, shard.LOCAL, report,
-                       workers=workers)
+    problems = []
+    dataset = shard.file_batches(workers.share(paths), read, batch_size,
+                                 problems)
+    try:
+        scan = stream.scan(dataset, seed, workers=workers)
+        n_clusters = check_n_clusters(n_clusters, scan.n)
+        init = check_init(init, scan.sample, n_clusters)
+        start = starts.initial_centroids(init, scan.sample, n_clusters,
+                                         seed, scan.sample_weight)
+        scale = tf.constant(scan.scale, tf.float64)
+        scaled = dataset.map(lambda batch, weights: (batch * scale,
+                                                     weights))
+        run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
+                           max_iter, tol * scan.variance, shard.LOCAL,
+                           report, workers=workers)
+    except tf.errors.OpError:
+        if problems:                          # a file could not be read
+            raise problems[0] from None
+        raise
     return build(run, scan.scale, scan.centre)
 
 

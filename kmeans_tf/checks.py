@@ -230,6 +230,22 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_log_dir(log_dir):
+    """None, or a folder path (str) that is a folder or can be made one."""
+    if log_dir is None:
+        return None
+    try:
+        log_dir = os.fspath(log_dir)
+    except TypeError:
+        raise TypeError(f"log_dir must be a folder path; got {log_dir!r}") \
+            from None
+    if not isinstance(log_dir, str) or not log_dir:
+        raise TypeError(f"log_dir must be a folder path; got {log_dir!r}")
+    if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+        raise ValueError(f"log_dir={log_dir!r} is a file, not a folder")
+    return log_dir
+
+
 def check_metric(metric):
     """A name from METRICS."""
     return check_choice(metric, "metric", METRICS)

@@ -43,23 +43,54 @@ class ServingModule(tf.Module):
                 "distances": distances}
 
 
+# What a SavedModel folder holds; a folder holding anything else is never
+# replaced.
+SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets",
+                       "fingerprint.pb"}
+
+
+def check_model_path(path):
+    """The absolute path of a folder a model may be saved to: one that does
+    not exist yet, or a SavedModel folder and nothing else. Raises
+    ValueError naming the problem."""
+    text = os.fspath(path)
+    if not text or not isinstance(text, str):
+        raise ValueError(f"path must name a folder; got {path!r}")
+    path = os.path.abspath(text)
+    parent = os.path.dirname(path)
+    if os.path.lexists(path):
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise ValueError(f"path {path} is not a folder; a SavedModel "
+                             f"is one")
+        entries = set(os.listdir(path))
+        if "saved_model.pb" not in entries or entries - SAVED_MODEL_ENTRIES:
+            raise ValueError(f"path {path} is a folder that is not a saved "
+                             f"model; only a SavedModel folder is replaced")
+        if os.path.realpath(path) == os.path.realpath(os.getcwd()):
+            raise ValueError(f"path {path} is the current folder")
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ValueError(f"path {path}: the folder {parent} does not exist "
+                         f"or cannot be written")
+    return path
+
+
 def save_model(path, centroids, metric, config):
     """Write the SavedModel to the folder `path`, whole or not at all.
 
     It is written to a new folder beside `path` and renamed into place; an
-    existing SavedModel folder at `path` is replaced only then.
+    existing SavedModel folder at `path` (and only one: `check_model_path`)
+    is replaced only then. The folder gets the permissions the umask gives.
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"path {path} is a file; a SavedModel is a folder")
+    path = check_model_path(path)
     parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise ValueError(f"path {path}: the folder {parent} does not exist")
     module = ServingModule(centroids, metric, config)
     staging = tempfile.mkdtemp(prefix=".saving-", dir=parent)
     try:
         tf.saved_model.save(module, staging,
                             signatures={"serving_default": module.serve})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)      # mkdtemp made it 0700
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=".replaced-", dir=parent)
             os.rename(path, os.path.join(old, "model"))
@@ -77,9 +108,17 @@ def load_model(path):
     path = os.fspath(path)
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ValueError(f"path {path} holds no SavedModel")
-    loaded = tf.saved_model.load(path)
-    if not hasattr(loaded, "config"):
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(f"path {path}: not a readable SavedModel "
+                         f"({str(error).splitlines()[0]})") from None
+    try:
+        centroids = loaded.cluster_centers.numpy()
+        config = json.loads(loaded.config.numpy().decode())
+        for key in ("n_clusters", "metric", "inertia", "n_iter"):
+            config[key]
+    except (AttributeError, KeyError, TypeError, ValueError):
         raise ValueError(f"path {path} holds a SavedModel, but not one "
-                         f"saved by kmeans_tf")
-    return (loaded.cluster_centers.numpy(),
-            json.loads(loaded.config.numpy().decode()))
+                         f"saved by kmeans_tf") from None
+    return centroids, config

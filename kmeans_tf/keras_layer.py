@@ -12,7 +12,7 @@ import keras
 
 from ._tensorflow import tf
 from .api import kmeans
-from .checks import check_metric
+from .checks import check_int, check_metric
 from .distances import to_every_centroid
 
 # What the layer can output for each sample.
@@ -41,7 +41,8 @@ class KMeansLayer(keras.layers.Layer):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode must be one of {OUTPUT_MODES}; "
                              f"got {output_mode!r}")
-        self.n_clusters, self.output_mode = n_clusters, output_mode
+        self.n_clusters = check_int(n_clusters, "n_clusters", 1)
+        self.output_mode = output_mode
         self.metric, self.seed = check_metric(metric), seed
         self.centroids = None
 

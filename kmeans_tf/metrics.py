@@ -125,7 +125,7 @@ def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
     samples = tf.cast(samples, tf.float64) * distances.power_of_two_scale(
         distances.largest_magnitude(samples))
     n = samples.shape[0]
-    labels = check_labels(labels, n, n)
+    labels = labels_all = check_labels(labels, n, n)
     chunk_size = check_int(chunk_size, "chunk_size", 1)
     seed = check_seed(seed)
     if sample_size is not None and check_int(sample_size, "sample_size",
@@ -136,8 +136,10 @@ def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
                               tf.gather(labels, subset), sample_size)
     n_labels = len(np.unique(labels))
     if not 2 <= n_labels <= n - 1:
+        among = (f" among the sample_size={n} samples scored"
+                 if n < len(labels_all) else "")
         raise ValueError(f"labels must have between 2 and n_samples - 1 = "
-                         f"{n - 1} distinct values; got {n_labels}")
+                         f"{n - 1} distinct values{among}; got {n_labels}")
     return silhouette(samples, labels, chunk_size)
 
 

@@ -114,8 +114,14 @@ class KMeans:
     def _distances(self, X):
         """transform's (m, n_clusters) blocks, one per array or batch."""
         self._check_fitted()
+        if isinstance(X, tf.data.Dataset) and isinstance(X.element_spec,
+                                                         tuple):
+            raise TypeError("X as a Dataset must yield batches of samples, "
+                            "not (batch, weights) pairs")
         batches = X if isinstance(X, tf.data.Dataset) else [X]
+        empty = True
         for batch in batches:
+            empty = False
             samples = check_samples(batch, "X")
             if samples.shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {samples.shape[1]} features, but "
@@ -125,6 +131,9 @@ class KMeans:
                 samples = unit_rows(samples, "X")
             centroids = check_centroids(self.cluster_centers_, samples)
             yield distances.pairwise(samples, centroids, self.metric).numpy()
+        if empty:
+            raise ValueError("X must not be empty; the Dataset yielded no "
+                             "batches")
 
     def _check_fitted(self):
         if not hasattr(self, "cluster_centers_"):

@@ -138,12 +138,26 @@ def read_array(path):
     return array
 
 
-def file_batches(paths, read, batch_size):
+class FileError(ValueError):
+    """A file could not be read as samples; the message names it."""
+
+
+def file_batches(paths, read, batch_size, problems):
     """A Dataset of (batch, weights) pairs, float64, from the files in
-    `paths` in order, read one at a time by `read(path)`."""
+    `paths` in order, read one at a time by `read(path)`. A file that
+    cannot be read stops the stream, and its FileError is appended to
+    `problems` (an exception inside tf.data reaches the caller only as a
+    TensorFlow error, without the file's name)."""
     def batches():
         for path in paths:
-            array = read(os.fspath(path))
+            try:
+                array = np.asarray(read(os.fspath(path)), np.float64)
+                if array.ndim != 2:
+                    raise ValueError(f"expected a 2-D array (rows x "
+                                     f"features); got shape {array.shape}")
+            except Exception as error:
+                problems.append(FileError(f"{path}: {error}"))
+                raise
             for start in range(0, len(array), batch_size):
                 batch = np.asarray(array[start:start + batch_size],
                                    np.float64)

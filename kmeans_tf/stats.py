@@ -29,9 +29,14 @@ def cluster_sums(samples, labels, n_clusters, weights=None):
 
 
 def means_or_keep(sums, counts, fallback):
-    """sums / counts per cluster; where a count is 0, the fallback row."""
+    """sums / counts per cluster; where a count is 0, the fallback row.
+
+    A count is a sum of weights, which may be below 1: only a zero count
+    is replaced (by 1, to keep the division finite) before dividing.
+    """
     counts = tf.cast(counts, sums.dtype)[:, tf.newaxis]
-    return tf.where(counts > 0, sums / tf.maximum(counts, 1), fallback)
+    filled = counts > 0
+    return tf.where(filled, sums / tf.where(filled, counts, 1), fallback)
 
 
 def inertia_from_sums(sum_of_squares, centroids, sums, counts):

@@ -90,6 +90,10 @@ def _scan_share(dataset, seed, spherical, sample_size):
             raise ValueError(f"samples must have no row of zeros for "
                              f"metric='cosine'; batch {index} of the Dataset "
                              f"has one")
+        if weights.shape != (len(batch),):
+            raise ValueError(f"sample_weight: batch {index} of the Dataset "
+                             f"has {len(weights)} weights for {len(batch)} "
+                             f"rows")
         if not (np.isfinite(weights).all() and (weights >= 0).all()):
             raise ValueError(f"sample_weight must be finite and >= 0; batch "
                              f"{index} of the Dataset has other weights")
@@ -134,6 +138,9 @@ def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,
                                                  strategy)
         if workers is not None:
             sums, counts, inertia = workers.add(sums, counts, inertia)
+        if not tf.reduce_sum(counts) > 0:
+            raise ValueError("sample_weight must not be all zero; every "
+                             "weight in the Dataset is 0")
         if tf.reduce_any(counts == 0):
             sums, counts = _relocate_empty(dataset, centroids, centre, sums,
                                            counts, workers)
@@ -239,7 +246,7 @@ def labels_and_inertia(dataset, centroids, centre):
         inertia += float(tf.reduce_sum(tf.cast(distances, tf.float64)
                                        * tf.cast(weights, tf.float64)))
         labels.append(batch_labels.numpy())
-    return np.concatenate(labels), inertia
+    return np.concatenate(labels or [np.zeros(0, np.int32)]), inertia
 
 
 def minibatch(steps, dataset, centre, centroids, max_steps):

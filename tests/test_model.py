@@ -180,7 +180,7 @@ def test_save_replaces_a_saved_model_and_refuses_a_file(tmp_path):
     assert KMeans.load(tmp_path / "m").cluster_centers_.shape == (4, 3)
     assert sorted(os.listdir(tmp_path)) == ["m"]       # nothing left over
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="is a file"):
+    with pytest.raises(ValueError, match="is not a folder"):
         first.save(tmp_path / "file")
     with pytest.raises(ValueError, match="holds no SavedModel"):
         KMeans.load(tmp_path)
@@ -275,3 +275,76 @@ def test_bad_input_is_named(call, error, words):
     with pytest.raises(error) as raised:
         call()
     assert words in str(raised.value)
+
+
+# %% Found by a hostile pass: nothing lost, the weights' scale never matters
+
+@pytest.mark.parametrize("scale", [1e-5, 0.01, 1e3])
+def test_scaling_every_weight_changes_nothing(scale):
+    _, theirs = fitted_pair(WEIGHTS)
+    ours = kmeans_tf.kmeans(SAMPLES, 4, init=START, tol=0,
+                            sample_weight=WEIGHTS * scale)
+    np.testing.assert_array_equal(ours.labels, theirs.labels_)
+    np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                               rtol=1e-9)
+    assert ours.inertia == pytest.approx(theirs.inertia_ * scale, rel=1e-9)
+
+
+def test_save_never_replaces_a_folder_that_is_not_a_saved_model(
+        tmp_path, monkeypatch):
+    model = KMeans(2, seed=0).fit(SAMPLES)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    monkeypatch.chdir(tmp_path)
+    for path in (precious, "", "."):
+        with pytest.raises(ValueError):
+            model.save(path)
+    assert (precious / "notes.txt").read_text() == "keep me"
+    assert sorted(os.listdir(tmp_path)) == ["precious"]
+
+
+def test_a_saved_model_folder_gets_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        KMeans(2, seed=0).fit(SAMPLES).save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+
+
+def test_load_refuses_a_saved_model_not_made_here(tmp_path):
+    tf.saved_model.save(tf.Module(), str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="not one saved by kmeans_tf"):
+        KMeans.load(tmp_path / "other")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable SavedModel"):
+        KMeans.load(tmp_path / "broken")
+
+
+def test_a_weighted_stream_with_odd_weights_is_named():
+    zero = tf.data.Dataset.from_tensor_slices(
+        (SAMPLES, np.zeros(len(SAMPLES)))).batch(50)
+    with pytest.raises(ValueError, match="must not be all zero"):
+        kmeans_tf.kmeans(zero, 2, seed=0)
+    uneven = tf.data.Dataset.zip((
+        tf.data.Dataset.from_tensor_slices(SAMPLES).batch(7),
+        tf.data.Dataset.from_tensor_slices(WEIGHTS).batch(5)))
+    with pytest.raises(ValueError, match="batch 0 of the Dataset has 5 "
+                                         "weights for 7 rows"):
+        kmeans_tf.kmeans(uneven, 2, seed=0)
+
+
+def test_serve_refuses_a_model_dir_that_is_not_a_model_before_fitting(
+        tmp_path):
+    from helpers import run_script
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    result = run_script("serve.py", "--model-dir", tmp_path / "precious",
+                        "--centroid-seed", 1, "--save", tmp_path / "s.png")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not a saved model" in result.stderr
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+    assert "fitted" not in result.stdout

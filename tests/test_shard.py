@@ -217,3 +217,31 @@ def test_a_pattern_that_matches_nothing_is_named(tmp_path):
                         "--n-clusters", 2)
     assert result.returncode == 2
     assert "no file matches this pattern" in result.stderr
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path):
+    paths = write_parts(tmp_path, csv_every=0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\nx,y,z\n")
+    with pytest.raises(ValueError, match="bad.csv"):
+        kmeans_tf.kmeans_files([*paths, str(bad)], 3, seed=0)
+    with pytest.raises(ValueError, match="missing.npy"):
+        kmeans_tf.kmeans_files([str(tmp_path / "missing.npy")], 3, seed=0)
+
+
+def test_nothing_inside_the_model_folder_and_more_workers_than_files(
+        tmp_path):
+    paths = write_parts(tmp_path, csv_every=0)
+    model = tmp_path / "m"
+    first = run_script("cluster_file.py", paths[0], "--n-clusters", 3,
+                       "--model-out", model)
+    assert first.returncode == 0, first.stderr
+    inside = model / "data.npy"
+    result = run_script("cluster_file.py", paths[0], "--n-clusters", 3,
+                        "--model-out", model, "--centroids-out", inside)
+    assert result.returncode == 2 and "inside --model-out" in result.stderr
+    two = run_script("cluster_file.py", paths[0], paths[1], "--n-clusters",
+                     3, "--workers", 3, "--centroids-out", tmp_path / "c.csv",
+                     timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "on 2 workers" in two.stdout
