@@ -13,7 +13,8 @@ import cli
 lesson = cli.parser(__doc__)
 lesson.add_argument("--max-iter", type=cli.int_at_least(1, 1000), default=20,
                     help="at most this many steps (default: %(default)s)")
-lesson.add_argument("--interval", type=cli.int_at_least(1, 60_000), default=700,
+lesson.add_argument("--interval", type=cli.int_at_least(1, 60_000),
+                    default=700,
                     help="milliseconds per frame (default: %(default)s)")
 args = cli.parse_args(lesson)
 import matplotlib.pyplot as plt  # noqa: E402

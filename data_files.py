@@ -73,7 +73,7 @@ def read_csv(path):
     for index, (number, row) in enumerate(rows):
         if len(row) != width:
             _fail(f"{path}, row {number}: {len(row)} columns, but row "
-                 f"{first} has {width}")
+                  f"{first} has {width}")
         for column, cell in enumerate(row, start=1):
             where = f"{path}, row {number}, column {column}"
             if not cell.strip():
@@ -94,13 +94,13 @@ def read_text(path):
     nul = data.find(b"\0")
     if nul >= 0:
         _fail(f"{path}, row {_row_of(data, nul)}: a NUL byte; this is a "
-             f"binary file, not a CSV")
+              f"binary file, not a CSV")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         _fail(f"{path}, row {_row_of(data, error.start)}: byte "
-             f"{data[error.start]:#04x} is not UTF-8 text; save the file "
-             f"as UTF-8 CSV")
+              f"{data[error.start]:#04x} is not UTF-8 text; save the file "
+              f"as UTF-8 CSV")
 
 
 def _row_of(data, offset):
@@ -121,19 +121,19 @@ def read_npy(path):
         samples = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, EOFError) as error:
         _fail(f"{path}: not a whole, readable .npy file "
-             f"({outputs.reason(error)})")
+              f"({outputs.reason(error)})")
     if not isinstance(samples, np.ndarray):
         _fail(f"{path}: a .npz archive of arrays, not one .npy array")
     if samples.ndim == 1:
         samples = samples[:, np.newaxis]    # one feature per row
     if samples.ndim != 2 or samples.size == 0:
         _fail(f"{path}: expected a non-empty 2-D array (rows x features); "
-             f"got shape {samples.shape}")
+              f"got shape {samples.shape}")
     if samples.dtype.kind not in "iuf":     # not bool, complex, text, dates
         _fail(f"{path}: expected real numbers; got dtype {samples.dtype}")
     bad = ~np.isfinite(samples)
     if bad.any():
         row, column = np.argwhere(bad)[0]
         _fail(f"{path}, row {row} (from 0), column {column}: "
-             f"{samples[row, column]} is not a finite number")
+              f"{samples[row, column]} is not a finite number")
     return samples, None

@@ -14,7 +14,8 @@ into 10; this script is its solution.
 import cli
 
 lesson = cli.parser(__doc__)
-lesson.add_argument("--iterations", type=cli.int_at_least(1, 10**4), default=10,
+lesson.add_argument("--iterations", type=cli.int_at_least(1, 10**4),
+                    default=10,
                     help="assign + update steps to run (default: "
                          "%(default)s)")
 args = cli.parse_args(lesson)

@@ -55,7 +55,8 @@ def run(commands, timeout):
             codes = [process.poll() for process in processes]
             for index, code in enumerate(codes):
                 if code not in (None, 0):
-                    raise WorkerError(f"worker {index} {_why(code, logs[index])}")
+                    raise WorkerError(
+                        f"worker {index} {_why(code, logs[index])}")
             if all(code == 0 for code in codes):
                 return
             if time.monotonic() > deadline:

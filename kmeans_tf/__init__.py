@@ -70,4 +70,6 @@ def __getattr__(name):
         from .keras_layer import KMeansLayer
         return KMeansLayer
     raise AttributeError(f"module 'kmeans_tf' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

@@ -171,10 +171,9 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     result = None
     for index, start in enumerate(runs):
         this = build(run(tf.cast(start, centre.dtype) * scale - centre),
-                       scale, centre, halve=spherical)
+                     scale, centre, halve=spherical)
         if log_dir is not None:
-            write_history(os.path.join(os.fspath(log_dir), f"run_{index}"),
-                           this)
+            write_history(os.path.join(log_dir, f"run_{index}"), this)
         if result is None or this.inertia < result.inertia:
             result = this                       # the lowest inertia kept
     if report and result.n_iter:
