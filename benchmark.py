@@ -260,6 +260,16 @@ def seconds_of(command, repeats=3):
     return float(np.median(times))
 
 
+def print_table(headings, formats, rows):
+    """A Markdown table, as the README shows it: two text columns, then
+    numbers aligned right."""
+    print("\n| " + " | ".join(headings) + " |")
+    print("|---|---|" + "---:|" * (len(headings) - 2))
+    for row in rows:
+        print("| " + " | ".join(form.format(value) for form, value in
+                                 zip(formats, row)) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.
@@ -279,24 +289,18 @@ def main():
                  else QUICK_CASES if args.quick else CASES):
         print(f"case {case[0]}, {case[4]} iterations:", flush=True)
         rows += benchmark_case(*case)
-    print("\n| case | implementation | ms / iteration | vs scikit-learn "
-          "| peak extra MB | final inertia |")
-    print("|---|---|---:|---:|---:|---:|")
-    for name, label, ms, ratio, mb, final in rows:
-        print(f"| {name} | {label} | {ms:.1f} | {ratio:.2f} | {mb:.0f} "
-              f"| {final:.7g} |")
+    print_table(["case", "implementation", "ms / iteration",
+                 "vs scikit-learn", "peak extra MB", "final inertia"],
+                ["{}", "{}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.7g}"], rows)
 
     convergence = []
     for case in (QUICK_CONVERGENCE_CASES if args.quick
                  else CONVERGENCE_CASES):
         print(f"convergence {case[0]}:", flush=True)
         convergence += convergence_case(*case)
-    print("\n| case (blobs, to convergence) | implementation | ms | "
-          "iterations | vs fastest peer | labels unlike Lloyd's |")
-    print("|---|---|---:|---:|---:|---:|")
-    for name, label, ms, n_iter, ratio, unlike in convergence:
-        print(f"| {name} | {label} | {ms:.0f} | {n_iter} | {ratio:.2f} | "
-              f"{unlike} |")
+    print_table(["case (blobs, to convergence)", "implementation", "ms",
+                 "iterations", "vs fastest peer", "labels unlike Lloyd's"],
+                ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"], convergence)
 
     if args.convergence_only:
         return

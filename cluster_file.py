@@ -146,16 +146,15 @@ def run_worker(paths):
     import functions as fn
     strategy = fn.tf.distribute.MultiWorkerMirroredStrategy()
     share = fn.kmeans_tf.shard.Workers(strategy).share(paths)
-    read_all(share)                       # every file checked before work
+    # Every file checked before work; only their lengths are kept.
+    lengths = [len(array) for array in read_all(share)[0]]
     result = fn.kmeans_tf.kmeans_files(
         paths, args.n_clusters, max_iter=args.max_iter, strategy=strategy,
         seed=args.centroid_seed, read=lambda path: data_files.read(path)[0])
-    start = 0
-    for path in share:
-        rows = len(data_files.read(path)[0])
+    ends = np.cumsum(lengths)
+    for path, end, rows in zip(share, ends, lengths):
         np.save(os.path.join(args.worker_folder, f"{paths.index(path)}.npy"),
-                result.labels[start:start + rows])
-        start += rows
+                result.labels[end - rows:end])
     if share and paths.index(share[0]) == 0:
         np.save(os.path.join(args.worker_folder, "centroids.npy"),
                 result.centroids)

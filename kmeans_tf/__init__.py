@@ -48,7 +48,7 @@ api -> checks, results, init, distances, lloyd, bounded, stream, shard;
 metrics -> checks, stats, distances; results -> lloyd;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
 bounded -> lloyd, stats;
-init -> distances; stats -> distances. Only the public functions check
+init, checks -> distances; stats -> distances. Only the public functions check
 their input; everything behind them assumes it checked. The package
 imports TensorFlow once, quietly (`_tensorflow`), and never imports the
 lessons.

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from ._tensorflow import tf
+from .distances import largest_magnitude, power_of_two_scale
 
 # Valid names for `kmeans(init=...)`; an array of centroids is also accepted.
 INIT_METHODS = ("k-means++", "random")
@@ -254,8 +255,8 @@ def check_metric(metric):
 def unit_rows(samples, name="samples"):
     """Checked samples (n, d) divided by their lengths, for the cosine
     metric; a row of zeros has no direction and is refused."""
-    largest = float(tf.reduce_max(tf.abs(samples)))
-    scaled = samples * (2.0 ** -np.frexp(largest)[1] if largest else 1.0)
+    # Scaled first (exactly, see distances), so no length overflows.
+    scaled = samples * power_of_two_scale(largest_magnitude(samples))
     lengths = tf.norm(scaled, axis=1, keepdims=True)                # (n, 1)
     zero = np.flatnonzero(lengths.numpy()[:, 0] == 0)
     if len(zero):

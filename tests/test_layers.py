@@ -64,10 +64,10 @@ def test_one_start_per_seed(seed):
 def test_a_small_stream_starts_where_memory_starts():
     import tensorflow as tf
     batches = tf.data.Dataset.from_tensor_slices(SAMPLES).batch(100)
-    for init in ["random", "k-means++"]:
-        streamed = kmeans_tf.kmeans(batches, 3, init=init, seed=4,
+    for method in ["random", "k-means++"]:
+        streamed = kmeans_tf.kmeans(batches, 3, init=method, seed=4,
                                     max_iter=0)
-        in_memory = kmeans_tf.kmeans(SAMPLES, 3, init=init, seed=4,
+        in_memory = kmeans_tf.kmeans(SAMPLES, 3, init=method, seed=4,
                                      max_iter=0)
         np.testing.assert_allclose(streamed.centroids,
                                    in_memory.centroids, rtol=1e-6)

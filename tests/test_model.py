@@ -12,7 +12,7 @@ import tensorflow as tf
 from sklearn.cluster import KMeans as ScikitKMeans
 
 import kmeans_tf
-from helpers import blobs, brute_force_nearest
+from helpers import blobs
 from kmeans_tf import KMeans, init as starts, checks
 
 SAMPLES = blobs([300, 200, 120, 80], [1, 3, 2, 1], 3, seed=21) + 50
