@@ -278,6 +278,9 @@ def main():
                         help="small sizes only, and skip the 10M probe")
     parser.add_argument("--convergence-only", action="store_true",
                         help="only the time-to-convergence table")
+    parser.add_argument("--case", default="", metavar="TEXT",
+                        help="only the cases whose name contains TEXT, "
+                        "e.g. --case 'k=100'")
     args = parser.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"machine: {os.cpu_count()} cores, {cpu}, "
@@ -287,6 +290,8 @@ def main():
     rows = []
     for case in ([] if args.convergence_only
                  else QUICK_CASES if args.quick else CASES):
+        if args.case not in case[0]:
+            continue
         print(f"case {case[0]}, {case[4]} iterations:", flush=True)
         rows += benchmark_case(*case)
     print_table(["case", "implementation", "ms / iteration",
@@ -296,13 +301,15 @@ def main():
     convergence = []
     for case in (QUICK_CONVERGENCE_CASES if args.quick
                  else CONVERGENCE_CASES):
+        if args.case not in case[0]:
+            continue
         print(f"convergence {case[0]}:", flush=True)
         convergence += convergence_case(*case)
     print_table(["case (blobs, to convergence)", "implementation", "ms",
                  "iterations", "vs fastest peer", "labels unlike Lloyd's"],
                 ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"], convergence)
 
-    if args.convergence_only:
+    if args.convergence_only or args.case:
         return
     if not args.quick:
         n, d, k, iterations = MEMORY_CASE

@@ -3,62 +3,84 @@
 Hamerly (2010) keeps, for each sample, an upper bound u on the distance to
 its own centroid and a lower bound l on the distance to any other. When
 the centroids move, u grows by how far its own centroid moved and l
-shrinks by the largest move; a sample whose u is still below
+shrinks by the largest move of another; a sample whose u is still below
 max(l, half the distance from its centroid to the nearest other centroid)
-cannot have changed cluster, and gets no distances at all. Only the others
-are gathered and assigned, by one matrix product. Late in a run, when the
-centroids barely move, that is a small share of the samples.
+cannot have changed cluster, and gets no distances at all. The others
+first get the exact distance to their own centroid (u tightened), and
+those still in doubt are gathered and assigned by one matrix product. Late
+in a run, when the centroids barely move, that is a small share of the
+samples.
+
+The update is incremental too: the per-cluster sums and counts are kept
+in float64, and only the samples that changed cluster are subtracted from
+their old cluster and added to their new one. The whole loop is one
+`tf.while_loop` in a plain graph (which samples get distances changes from
+step to step, a shape XLA cannot compile).
 
 The result is Lloyd's, label for label: a sample is skipped only when its
 own centroid beats every other by more than the distances' rounding
-(`_Margins`), so wherever Lloyd's rounded comparison could go either way,
-the sample is assigned exactly as Lloyd would assign it. It runs as a
-plain graph, one call per iteration: which samples get distances changes
-from step to step, a shape XLA cannot compile. Everything here assumes
-checked input, centred and scaled (see `distances.centred_chunks`).
+(`_margin`), so wherever Lloyd's rounded comparison could go either way,
+the sample is assigned again. Everything here assumes checked input,
+centred and scaled (see `distances.centred_chunks`).
 """
-import time
+from typing import NamedTuple
 
 import numpy as np
 
 from ._tensorflow import tf
-from .lloyd import stop_code
+from .distances import XLA_MIN_VALUES
+from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
+
+# Rows per block when every sample is assigned: one block's (rows, k)
+# distances exist at once.
+BLOCK_ROWS = 4096
+# When more than this share of the samples is in doubt, all are assigned
+# again, by blocks under XLA: cheaper than gathering most of them.
+MOST = 0.5
+
+
+class _Samples(NamedTuple):
+    """What stays the same through a run."""
+    flat: tf.Tensor             # (n, d), centred and scaled
+    blocks: tf.Tensor           # (n_blocks, BLOCK_ROWS, d), padded with 0
+    weights: tf.Tensor          # (n,), or None when every sample weighs 1
+    margin: tf.Tensor           # see _margin
+    xla: bool                   # large data: blocks assigned under XLA
 
 
 def run(data, centroids, max_iter, threshold, progress=None):
     """Lloyd's iterations with bounds; the same tuple as `lloyd.run`."""
     flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
-    weights = None if data.weights is None else data.weights[:data.n]
-    margin = _margin(flat, centroids)
-    labels, upper, lower = _assign_all(flat, centroids, margin)
-    old_labels = -tf.ones_like(labels)
-    inertias, shifts, stop, started = [], [], 0, time.perf_counter()
-    while len(shifts) < max_iter and stop == 0:
-        inertia, new = _update(flat, weights, labels, centroids,
-                               data.sum_of_squares)
-        shift = float(tf.reduce_sum((new - centroids) ** 2))
-        inertias.append(float(inertia))
-        shifts.append(shift)
-        stop = int(stop_code(tf.reduce_all(labels == old_labels), shift,
-                             threshold))
-        old_labels = labels
-        labels, upper, lower = _reassign(flat, labels, upper, lower,
-                                         centroids, new, margin)
-        centroids = new
-        if progress is not None and (
-                time.perf_counter() - started > 0.5 or stop):
-            progress(len(shifts), max_iter, inertias[-1], shift)
-            started = time.perf_counter()
+    blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
+                        (-1, BLOCK_ROWS, flat.shape[1]))
+    samples = _Samples(flat, blocks, None if data.weights is None else
+                       data.weights[:data.n], _margin(flat, centroids),
+                       data.n * flat.shape[1] >= XLA_MIN_VALUES)
+    labels, upper, lower = _assign_all(samples, centroids)
+    totals = _totals_xla(flat, samples.weights, labels, centroids.shape[0])
+    n_changed = tf.constant(data.n)          # every label is new
+
+    def burst(i, until):
+        nonlocal centroids, labels, upper, lower, totals, n_changed
+        (i, stop, history, centroids, labels, upper, lower, totals,
+         n_changed) = _loop(
+            samples, data.sum_of_squares, tf.constant(i), tf.constant(until),
+            tf.constant(threshold, flat.dtype),
+            tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
+            upper, lower, totals, n_changed)
+        return int(i), int(stop), history
+
+    n_iter, stop, history = bursts(burst, max_iter, progress)
     # `labels` are now those of the final centroids, as lloyd.run's final
     # assignment gives; the inertia exactly, from the differences.
     own = tf.gather(centroids, labels)
     squared = tf.reduce_sum(tf.cast(flat - own, tf.float64) ** 2, axis=1)
-    if weights is not None:
-        squared *= tf.cast(weights, tf.float64)
+    if samples.weights is not None:
+        squared *= tf.cast(samples.weights, tf.float64)
     return (centroids.numpy(), labels.numpy(), float(tf.reduce_sum(squared)),
-            len(shifts), stop, np.array(inertias), np.array(shifts))
+            n_iter, stop, history[0], history[1])
 
 
 def _margin(flat, centroids):
@@ -72,22 +94,6 @@ def _margin(flat, centroids):
     return tf.constant((flat.shape[1] + 2) * eps * reach ** 2, flat.dtype)
 
 
-@tf.function(reduce_retracing=True)
-def _update(flat, weights, labels, centroids, sum_of_squares):
-    """Lloyd's update: the inertia of `centroids` and the new centroids,
-    an empty cluster relocated as `lloyd` does."""
-    k = tf.shape(centroids)[0]
-    sums, counts = cluster_sums(flat, labels, k, weights)
-    inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
-    sums, counts = tf.cond(
-        tf.reduce_any(counts == 0),
-        lambda: relocate_empty(flat, tf.shape(flat)[0], centroids, labels,
-                               sums, counts, weights),
-        lambda: (sums, counts))
-    return inertia, means_or_keep(sums, counts, centroids)
-
-
-@tf.function(reduce_retracing=True)
 def _two_nearest(x, centroids, margin):
     """Lloyd's label for each row of x (argmin of ||c||² - 2 x·c, as
     `distances.nearest`), an upper bound on the distance to it and a lower
@@ -105,44 +111,198 @@ def _two_nearest(x, centroids, margin):
     return labels, upper, lower
 
 
-def _assign_all(flat, centroids, margin, rows=65536):
-    """_two_nearest for every sample, a block of rows at a time."""
-    parts = [_two_nearest(flat[start:start + rows], centroids, margin)
-             for start in range(0, flat.shape[0], rows)]
-    return tuple(tf.concat(part, axis=0) for part in zip(*parts))
+_two_nearest_xla = tf.function(_two_nearest, jit_compile=True)
 
 
 @tf.function(reduce_retracing=True)
-def _reassign(flat, labels, upper, lower, old, new, margin):
+def _assign_all(samples, centroids):
+    """_two_nearest for every sample, a block (BLOCK_ROWS, d) at a time;
+    compiled by XLA for large data (one shape, so one compilation), as
+    `lloyd` is, so that the two round alike and break exact ties alike."""
+    nearest = _two_nearest_xla if samples.xla else _two_nearest
+    blocks, n = samples.blocks, tf.shape(samples.flat)[0]
+    found = tf.map_fn(lambda x: nearest(x, centroids, samples.margin),
+                      blocks, fn_output_signature=(tf.int32, blocks.dtype,
+                                                   blocks.dtype))
+    return tuple(tf.ensure_shape(tf.reshape(part, [-1])[:n],
+                                 samples.flat.shape[:1]) for part in found)
+
+
+def _totals(x, weights, labels, n_clusters):
+    """Per-cluster totals (k, d + 2), float64: the (weighted) sums of the
+    rows of x, then the weights' sums (the counts, unweighted), then how
+    many members of positive weight: 0 exactly when a cluster is empty,
+    which float sums kept up to date by subtraction could miss."""
+    x = tf.cast(x, tf.float64)
+    if weights is None:
+        w = tf.ones_like(labels, tf.float64)
+    else:
+        w = tf.cast(weights, tf.float64)
+    columns = tf.concat([x * w[:, tf.newaxis], w[:, tf.newaxis],
+                         tf.cast(w > 0, tf.float64)[:, tf.newaxis]], axis=1)
+    return cluster_sums(columns, labels, n_clusters)[0]
+
+
+_totals_xla = tf.function(_totals, jit_compile=True)
+
+
+def _sums_and_counts(totals, weighted):
+    """The sums (k, d) and counts (k,) of the totals (see `_totals`):
+    counts exactly 0 for the empty clusters; int32 without weights."""
+    members = totals[:, -1]
+    if not weighted:
+        return totals[:, :-2], tf.cast(members, tf.int32)
+    return totals[:, :-2], tf.where(members > 0, totals[:, -2], 0)
+
+
+@tf.function(reduce_retracing=True)
+def _loop(samples, sum_of_squares, i, until, threshold, history, centroids,
+          labels, upper, lower, totals, n_changed):
+    """Iterations i, ..., until-1 (as lloyd's loop) from the state after
+    the assignment to `centroids`: labels, bounds, totals (`_totals`), and
+    how many labels that assignment changed. A plain graph."""
+    first = i
+
+    def not_done(i, stop, *state):
+        return (i < until) & (stop == 0)
+
+    def iterate(i, stop, history, centroids, labels, upper, lower, totals,
+                n_changed):
+        sums, counts = _sums_and_counts(totals, samples.weights is not None)
+        inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
+        settled = n_changed == 0
+        new, labels, upper, lower, totals, n_changed = tf.cond(
+            tf.reduce_any(counts == 0),
+            lambda: _relocate(samples, centroids, labels, sums, counts),
+            lambda: _step(samples, centroids, labels, upper, lower, sums,
+                          counts, totals))
+        shift = tf.reduce_sum((new - centroids) ** 2)
+        # Settled when the assignment to `centroids` changed no label, as
+        # in Lloyd's loop (not the assignment to `new`, just made).
+        stop = stop_code(settled, shift, threshold)
+        history = tf.tensor_scatter_nd_update(
+            history, [[0, i - first], [1, i - first]],
+            tf.stack([tf.cast(inertia, shift.dtype), shift]))
+        return (i + 1, stop, history, new, labels, upper, lower, totals,
+                n_changed)
+
+    return tf.while_loop(not_done, iterate,
+                         (i, tf.constant(0), history, centroids, labels,
+                          upper, lower, totals, n_changed))
+
+
+def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
+    """The means, the bounded assignment to them, and the totals kept up
+    to date by the samples that changed cluster alone."""
+    new = tf.cast(means_or_keep(sums, counts, tf.cast(centroids, tf.float64)),
+                  centroids.dtype)
+    old_labels = labels
+    labels, upper, lower, moved = _reassign(samples, labels, upper, lower,
+                                            centroids, new)
+    x = tf.gather(samples.flat, moved)
+    w = None if samples.weights is None else tf.gather(samples.weights,
+                                                       moved)
+    k = tf.shape(centroids)[0]
+    totals += (_totals(x, w, tf.gather(labels, moved), k)
+               - _totals(x, w, tf.gather(old_labels, moved), k))
+    return new, labels, upper, lower, totals, tf.shape(moved)[0]
+
+
+def _relocate(samples, centroids, labels, sums, counts):
+    """Lloyd's update with empty clusters relocated (`stats`), then every
+    sample assigned afresh: rare, so done plainly."""
+    flat, weights = samples.flat, samples.weights
+    if weights is not None:
+        counts = tf.cast(counts, weights.dtype)
+    sums, counts = relocate_empty(flat, tf.shape(flat)[0], centroids, labels,
+                                  tf.cast(sums, flat.dtype), counts, weights)
+    new = means_or_keep(sums, counts, centroids)
+    new_labels, upper, lower, changed = _changed(
+        labels, *_assign_all(samples, new))
+    return (new, new_labels, upper, lower,
+            _totals(flat, weights, new_labels, tf.shape(centroids)[0]),
+            tf.size(changed))
+
+
+def _reassign(samples, labels, upper, lower, old, new):
     """Labels for the centroids `new`, from those for `old`, with bounds.
 
     The bounds move with the centroids; a sample is assigned again only
     when its bounds no longer prove its cluster, by more than the margin.
+    Returns the labels, the bounds and the indices of the samples whose
+    label changed.
     """
+    upper, lower, half, loose = _moved_bounds(labels, upper, lower, old,
+                                              new, samples.margin)
+    loose = tf.where(loose)[:, 0]
+    return tf.cond(
+        tf.cast(tf.size(loose), tf.float32)
+        > MOST * tf.cast(tf.size(labels), tf.float32),
+        lambda: _changed(labels, *_assign_all(samples, new)),
+        lambda: _reassign_some(samples, labels, upper, lower, half, loose,
+                               new))
+
+
+def _changed(old_labels, labels, upper, lower):
+    """labels, upper, lower and the indices of the labels that changed."""
+    return (labels, upper, lower,
+            tf.where(labels != old_labels)[:, 0])
+
+
+def _reassign_some(samples, labels, upper, lower, half, loose, new):
+    """_reassign for the samples `loose` (indices) alone."""
+    margin = samples.margin
+    # First tighten u to the exact distance to its own centroid.
+    x = tf.gather(samples.flat, loose)
+    own = tf.gather(labels, loose)
+    exact = _slack(tf.norm(x - tf.gather(new, own), axis=1))
+    bound = tf.maximum(tf.gather(lower, loose), tf.gather(half, own))
+    # Those still unproven get distances to every centroid.
+    doubt = tf.where(~_proven(exact, bound, margin))[:, 0]
+    found, found_upper, found_lower = _two_nearest(tf.gather(x, doubt), new,
+                                                   margin)
+    again = tf.gather(loose, doubt)[:, tf.newaxis]
+    upper = tf.tensor_scatter_nd_update(
+        upper, loose[:, tf.newaxis],
+        tf.tensor_scatter_nd_update(exact, doubt[:, tf.newaxis],
+                                    found_upper))
+    changed = tf.gather(again, tf.where(found != tf.gather(own, doubt))[:, 0])
+    return (tf.tensor_scatter_nd_update(labels, again, found), upper,
+            tf.tensor_scatter_nd_update(lower, again, found_lower),
+            changed[:, 0])
+
+
+def _slack(values, down=False):
+    """values made larger (or smaller) by a few units of rounding, so that
+    a bound stays a bound whichever way the arithmetic rounded."""
+    slack = 1 + 4 * np.finfo(values.dtype.as_numpy_dtype).eps
+    return values / slack if down else values * slack
+
+
+def _proven(upper, bound, margin):
+    """Whether a sample's own centroid is nearer than any other by more
+    than rounding: own² + 2 margin < bound², so Lloyd's choice agrees."""
+    return (upper < bound) & (upper ** 2 + 2 * margin < bound ** 2)
+
+
+@tf.function(jit_compile=True)
+def _moved_bounds(labels, upper, lower, old, new, margin):
+    """The bounds after the centroids moved from `old` to `new`, half the
+    distance from each centroid to its nearest other, and which samples
+    the bounds no longer prove; the (n,)-sized work, fused by XLA."""
     moved = tf.norm(new - old, axis=1)                            # (k,)
-    slack = 1 + 4 * np.finfo(flat.dtype.as_numpy_dtype).eps
-    upper = (upper + tf.gather(moved, labels)) * slack
-    lower = (lower - tf.reduce_max(moved)) / slack
-    # Half the distance from each centroid to its nearest other: a sample
-    # nearer its own centroid than that is nearer it than any other.
+    # The largest move of a centroid other than j, for each j.
+    farthest = tf.range(tf.size(moved)) == tf.argmax(moved,
+                                                     output_type=tf.int32)
+    second = tf.reduce_max(tf.where(farthest, tf.zeros_like(moved), moved))
+    others_moved = tf.where(farthest, second, tf.reduce_max(moved))  # (k,)
+    upper = _slack(upper + tf.gather(moved, labels))
+    lower = _slack(lower - tf.gather(others_moved, labels), down=True)
+    # A sample nearer its own centroid than half the way to the nearest
+    # other is nearer it than any other.
     between = tf.norm(new[:, tf.newaxis] - new[tf.newaxis], axis=2)
     between += tf.linalg.diag(tf.fill(tf.shape(moved),
                                       tf.constant(np.inf, moved.dtype)))
-    half = tf.cast(tf.reduce_min(between, axis=1) / 2, flat.dtype)
+    half = _slack(tf.reduce_min(between, axis=1) / 2, down=True)
     bound = tf.maximum(lower, tf.gather(half, labels))
-
-    def proven(upper):           # own² + 2 margin < bound²: Lloyd agrees
-        return (upper < bound) & (upper ** 2 + 2 * margin < bound ** 2)
-
-    # First tighten u to the exact distance to its own centroid.
-    loose = tf.where(~proven(upper))[:, 0]
-    x = tf.gather(flat, loose)
-    exact = tf.norm(x - tf.gather(new, tf.gather(labels, loose)), axis=1)
-    upper = tf.tensor_scatter_nd_update(upper, loose[:, tf.newaxis],
-                                        exact * slack)
-    # Those still unproven get distances to every centroid.
-    again = tf.where(~proven(upper))[:, 0]
-    found = _two_nearest(tf.gather(flat, again), new, margin)
-    index = again[:, tf.newaxis]
-    return tuple(tf.tensor_scatter_nd_update(values, index, part)
-                 for values, part in zip((labels, upper, lower), found))
+    return upper, lower, half, ~_proven(upper, bound, margin)

@@ -65,28 +65,45 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None):
     block = tf.zeros((2, HISTORY_BLOCK), dtype)
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
-    histories = [np.zeros((2, 0))]
-    i, stop = 0, 0
-    burst = HISTORY_BLOCK if progress is None else 1
-    while i < max_iter and stop == 0:
-        started = time.perf_counter()
-        until = min(i + burst, max_iter)
+
+    def burst(i, until):
+        nonlocal centroids, labels
         next_i, centroids, labels, stop, history = loop(
             data, centroids, labels, tf.constant(i), tf.constant(until),
             threshold, block, radius, options)
-        next_i, stop = int(next_i), int(stop)
+        return int(next_i), int(stop), history
+
+    i, stop, history = bursts(burst, max_iter, progress)
+    labels, inertia = final(data, centroids, options)
+    n = int(data.n)
+    return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
+            history[0], history[1])
+
+
+def bursts(burst, max_iter, progress=None):
+    """Iterations 0, 1, ... until max_iter or a stop, in compiled bursts.
+
+    burst(i, until) runs iterations i to at most until-1 and returns the
+    next i, the stop code and its history block (2, >= until - i). Without
+    `progress`, a burst is HISTORY_BLOCK iterations; with it, about
+    PROGRESS_SECONDS, and progress(n_iter, max_iter, inertia, shift) is
+    called after each. Returns n_iter, the stop code and the history
+    (2, n_iter) as NumPy.
+    """
+    histories = [np.zeros((2, 0))]
+    i, stop = 0, 0
+    size = HISTORY_BLOCK if progress is None else 1
+    while i < max_iter and stop == 0:
+        started = time.perf_counter()
+        next_i, stop, history = burst(i, min(i + size, max_iter))
         histories.append(history[:, :next_i - i].numpy())
         if progress is not None:
             progress(next_i, max_iter, *histories[-1][:, -1].tolist())
             seconds_each = (time.perf_counter() - started) / (next_i - i)
-            burst = min(HISTORY_BLOCK,
-                        max(1, int(PROGRESS_SECONDS / seconds_each)))
+            size = min(HISTORY_BLOCK,
+                       max(1, int(PROGRESS_SECONDS / seconds_each)))
         i = next_i
-    labels, inertia = final(data, centroids, options)
-    history = np.concatenate(histories, axis=1)
-    n = int(data.n)
-    return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
-            history[0], history[1])
+    return i, stop, np.concatenate(histories, axis=1)
 
 
 class _Options(NamedTuple):
