@@ -62,3 +62,26 @@ def test_bounded_with_an_emptied_cluster_and_weights_equals_lloyd():
 def test_algorithm_is_checked():
     with pytest.raises(ValueError, match="algorithm must be one of"):
         kmeans_tf.kmeans(np.zeros((5, 2)), 2, algorithm="elkan")
+
+
+def test_auto_takes_the_bounds_on_large_data_and_matches_scikit_learn():
+    # 30,000 x 8 float32 is large enough to be compiled (blocks under XLA,
+    # and every sample assigned again while most are in doubt).
+    samples = overlapping(30000, 8, 16, 4, 7).astype(np.float32)
+    start = samples[np.random.default_rng(8).choice(len(samples), 16,
+                                                    replace=False)]
+    assert kmeans_tf.bounded.worth_it(*samples.shape)
+    seen = []
+    auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0,
+                            progress=lambda *values: seen.append(values))
+    plain = kmeans_tf.kmeans(samples, 16, init=start, tol=0,
+                             algorithm="lloyd")
+    reference = KMeans(16, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    assert auto.n_iter == plain.n_iter == reference.n_iter_
+    assert (auto.labels == plain.labels).mean() > 0.999
+    assert (auto.labels == reference.labels_).mean() > 0.999
+    np.testing.assert_allclose(auto.centroids, reference.cluster_centers_,
+                               atol=1e-4)
+    assert auto.inertia == pytest.approx(reference.inertia_, rel=1e-5)
+    assert seen and seen[-1][0] == auto.n_iter
