@@ -28,8 +28,9 @@ The map, one concern per module; the arrows are imports:
 - `stats`: per-cluster sums and counts (written once), means, inertia from
   the sums, the empty-cluster rule.
 - `lloyd`: Lloyd's loop in memory, compiled into one graph; the stop rule.
-- `bounded`: the same loop with Hamerly's bounds (`algorithm="bounded"`):
-  the same result, fewer distances.
+- `bounded`: the same loop with Hamerly's bounds and sums kept up to date
+  (`algorithm="bounded"`, and "auto" for many features): the same
+  result, fewer distances.
 - `stream`: Lloyd over a tf.data stream and under tf.distribute (the same
   stop and empty-cluster rules), and mini-batch k-means.
 - `shard`: many files, each worker of a cluster reading only its share
@@ -47,7 +48,7 @@ model -> api, export, distances, checks;
 api -> checks, results, init, distances, lloyd, bounded, stream, shard;
 metrics -> checks, stats, distances; results -> lloyd;
 stream -> lloyd, stats, distances; lloyd -> stats, distances;
-bounded -> lloyd, stats;
+bounded -> lloyd, stats, distances;
 init, checks -> distances; stats -> distances. Only the public functions check
 their input; everything behind them assumes it checked. The package
 imports TensorFlow once, quietly (`_tensorflow`), and never imports the

@@ -100,7 +100,8 @@ def warn_if_unsettled(result, n_clusters, max_iter):
         warnings.warn(f"k-means stopped at max_iter={max_iter} before it "
                       f"converged; raise max_iter, or tol", ConvergenceWarning,
                       stacklevel=3)
-    found = len(np.unique(result.labels))
+    found = np.count_nonzero(np.bincount(result.labels,
+                                         minlength=n_clusters))
     if found < n_clusters:
         warnings.warn(f"found {found} distinct clusters, fewer than "
                       f"n_clusters={n_clusters}: the samples have fewer "
