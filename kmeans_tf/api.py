@@ -90,7 +90,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     algorithm : {"auto", "lloyd", "bounded"}
         "lloyd": every distance, every iteration, compiled. "bounded":
         Hamerly's bounds skip the samples that provably keep their cluster
-        (`kmeans_tf.bounded`); the same labels, centroids and iterations.
+        (`kmeans_tf.bounded`); Lloyd's iterations and result, to float
+        rounding (its sums are float64: a few near-tie labels may differ).
         "auto" takes the bounds for more than 4 features on data of at
         least 200,000 values (`bounded.worth_it`), else Lloyd: measured to
         convergence, 3.7 times faster at 200,000 x 64, k=64, but up to 1.7
