@@ -41,6 +41,9 @@ from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
 # Rows per block when every sample is assigned: one block's (rows, k)
 # distances exist at once.
 BLOCK_ROWS = 4096
+# Centroids per group of Yinyang's bounds (Ding et al. 2015): each sample
+# keeps a lower bound for each group of this many clusters.
+GROUP_SIZE = 8
 # When more than this share of the samples is in doubt, all are assigned
 # again, by blocks under XLA: cheaper than gathering most of them.
 MOST = 0.5
@@ -123,19 +126,37 @@ def _margin(flat, centroids):
 
 def _two_nearest(x, centroids, margin):
     """Lloyd's label for each row of x (argmin of ||c||² - 2 x·c, as
-    `distances.nearest`), an upper bound on the distance to it and a lower
-    bound on the distance to any other centroid, rounding allowed for."""
+    `distances.nearest`), an upper bound (m,) on the distance to it and,
+    for each group of GROUP_SIZE centroids, a lower bound (m, n_groups) on
+    the distance to any centroid of the group but the own, rounding
+    allowed for (inf for a group with no other centroid).
+
+    One pass over the (m, k) candidates takes each group's minimum; the
+    own cluster is in the first group with the lowest, at the first index
+    there with it, which is argmin's lowest index on ties. Only that
+    group's candidates are looked at again, for the second lowest.
+    """
     partial = (tf.reduce_sum(centroids ** 2, axis=1)
                - 2 * tf.matmul(x, centroids, transpose_b=True))   # (m, k)
-    labels = tf.argmin(partial, axis=1, output_type=tf.int32)
+    m, k = tf.shape(x)[0], tf.shape(centroids)[0]
+    grouped = tf.reshape(tf.pad(partial, [[0, 0], [0, -k % GROUP_SIZE]],
+                                constant_values=np.inf),
+                         (m, -1, GROUP_SIZE))             # (m, n_groups, g)
+    group_lowest = tf.reduce_min(grouped, axis=2)         # (m, n_groups)
+    own_group = tf.argmin(group_lowest, axis=1, output_type=tf.int32)
+    inside = tf.gather(grouped, own_group, batch_dims=1)          # (m, g)
+    within = tf.argmin(inside, axis=1, output_type=tf.int32)
+    lowest = tf.reduce_min(inside, axis=1)
+    own_second = tf.reduce_min(tf.where(
+        tf.range(GROUP_SIZE) == within[:, tf.newaxis],
+        tf.constant(np.inf, x.dtype), inside), axis=1)
+    second = tf.where(
+        tf.range(tf.shape(group_lowest)[1]) == own_group[:, tf.newaxis],
+        own_second[:, tf.newaxis], group_lowest)          # (m, n_groups)
     norms = tf.reduce_sum(x ** 2, axis=1)
-    lowest = tf.reduce_min(partial, axis=1)
-    others = tf.where(tf.one_hot(labels, tf.shape(centroids)[0]) > 0,
-                      tf.constant(np.inf, x.dtype), partial)
-    second = tf.reduce_min(others, axis=1)
     upper = tf.sqrt(tf.maximum(lowest + norms + margin, 0))
-    lower = tf.sqrt(tf.maximum(second + norms - margin, 0))
-    return labels, upper, lower
+    lower = tf.sqrt(tf.maximum(second + norms[:, tf.newaxis] - margin, 0))
+    return own_group * GROUP_SIZE + within, upper, lower
 
 
 _two_nearest_xla = tf.function(_two_nearest, jit_compile=True)
@@ -143,16 +164,37 @@ _two_nearest_xla = tf.function(_two_nearest, jit_compile=True)
 
 @tf.function(reduce_retracing=True)
 def _assign_all(samples, centroids):
-    """_two_nearest for every sample, a block (BLOCK_ROWS, d) at a time;
-    compiled by XLA for large data (one shape, so one compilation), as
-    `lloyd` is, so that the two round alike and break exact ties alike."""
+    """_two_nearest for every sample (see _in_blocks), in shapes the loop
+    can carry: (n,), (n,) and (n, n_groups)."""
+    labels, upper, lower = _in_blocks(samples, samples.blocks,
+                                      tf.shape(samples.flat)[0], centroids)
+    k, rows = centroids.shape[0], samples.flat.shape[:1]
+    n_groups = None if k is None else -(-k // GROUP_SIZE)
+    return (tf.ensure_shape(labels, rows), tf.ensure_shape(upper, rows),
+            tf.ensure_shape(lower, rows + [n_groups]))
+
+
+def _assign_rows(samples, x, centroids):
+    """_two_nearest for the rows of x (m, d), padded to whole blocks."""
+    m = tf.shape(x)[0]
+    n_blocks = tf.maximum(1, -(-m // BLOCK_ROWS))  # map_fn needs one
+    blocks = tf.reshape(tf.pad(x, [[0, n_blocks * BLOCK_ROWS - m], [0, 0]]),
+                        (-1, BLOCK_ROWS, tf.shape(x)[1]))
+    return _in_blocks(samples, blocks, m, centroids)
+
+
+def _in_blocks(samples, blocks, n, centroids):
+    """_two_nearest for the first n rows of blocks (n_blocks, BLOCK_ROWS,
+    d), a block at a time; compiled by XLA for large data (one shape, so
+    one compilation), as `lloyd` is, so that the two round alike and break
+    exact ties alike."""
     nearest = _two_nearest_xla if samples.xla else _two_nearest
-    blocks, n = samples.blocks, tf.shape(samples.flat)[0]
     found = tf.map_fn(lambda x: nearest(x, centroids, samples.margin),
                       blocks, fn_output_signature=(tf.int32, blocks.dtype,
                                                    blocks.dtype))
-    return tuple(tf.ensure_shape(tf.reshape(part, [-1])[:n],
-                                 samples.flat.shape[:1]) for part in found)
+    n_groups = -(-tf.shape(centroids)[0] // GROUP_SIZE)
+    return tuple(tf.reshape(part, shape)[:n] for part, shape in
+                 zip(found, ([-1], [-1], [-1, n_groups])))
 
 
 def _totals(x, weights, labels, n_clusters):
@@ -283,11 +325,12 @@ def _reassign_some(samples, labels, upper, lower, half, loose, new):
     x = tf.gather(samples.flat, loose)
     own = tf.gather(labels, loose)
     exact = _slack(tf.norm(x - tf.gather(new, own), axis=1))
-    bound = tf.maximum(tf.gather(lower, loose), tf.gather(half, own))
+    bound = tf.maximum(tf.reduce_min(tf.gather(lower, loose), axis=1),
+                       tf.gather(half, own))
     # Those still unproven get distances to every centroid.
     doubt = tf.where(~_proven(exact, bound, margin))[:, 0]
-    found, found_upper, found_lower = _two_nearest(tf.gather(x, doubt), new,
-                                                   margin)
+    found, found_upper, found_lower = _assign_rows(
+        samples, tf.gather(x, doubt), new)
     again = tf.gather(loose, doubt)[:, tf.newaxis]
     upper = tf.tensor_scatter_nd_update(
         upper, loose[:, tf.newaxis],
@@ -318,18 +361,18 @@ def _moved_bounds(labels, upper, lower, old, new, margin):
     distance from each centroid to its nearest other, and which samples
     the bounds no longer prove; the (n,)-sized work, fused by XLA."""
     moved = tf.norm(new - old, axis=1)                            # (k,)
-    # The largest move of a centroid other than j, for each j.
-    farthest = tf.range(tf.size(moved)) == tf.argmax(moved,
-                                                     output_type=tf.int32)
-    second = tf.reduce_max(tf.where(farthest, tf.zeros_like(moved), moved))
-    others_moved = tf.where(farthest, second, tf.reduce_max(moved))  # (k,)
+    # Each group's bound falls by the largest move in the group alone:
+    # with many clusters, a few fast centroids no longer loosen them all.
+    k = tf.shape(moved)[0]
+    drift = tf.reduce_max(tf.reshape(tf.pad(moved, [[0, -k % GROUP_SIZE]]),
+                                     (-1, GROUP_SIZE)), axis=1)
     upper = _slack(upper + tf.gather(moved, labels))
-    lower = _slack(lower - tf.gather(others_moved, labels), down=True)
+    lower = _slack(lower - drift, down=True)          # (n, n_groups)
     # A sample nearer its own centroid than half the way to the nearest
     # other is nearer it than any other.
     between = tf.norm(new[:, tf.newaxis] - new[tf.newaxis], axis=2)
     between += tf.linalg.diag(tf.fill(tf.shape(moved),
                                       tf.constant(np.inf, moved.dtype)))
     half = _slack(tf.reduce_min(between, axis=1) / 2, down=True)
-    bound = tf.maximum(lower, tf.gather(half, labels))
+    bound = tf.maximum(tf.reduce_min(lower, axis=1), tf.gather(half, labels))
     return upper, lower, half, ~_proven(upper, bound, margin)
