@@ -344,7 +344,7 @@ def assign_labels(samples, centroids):
     Notes
     -----
     The same assignment `kmeans` uses: a chunk of samples at a time, so
-    beyond a centred copy of the samples it needs only about 32 MB for
+    beyond a centred copy of the samples it needs only about 64 MB for
     distances, however many samples there are (see `kmeans_tf.distances`).
     """
     samples = check_samples(samples)

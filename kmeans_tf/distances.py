@@ -34,8 +34,10 @@ import numpy as np
 from ._tensorflow import tf
 
 # Extra memory one chunk of the assignment step may use: the distances of a
-# chunk of samples to every centroid.
-CHUNK_BYTES = 32 * 2**20
+# chunk of samples to every centroid. Fewer chunks are faster under XLA
+# (200,000 x 64, k=64 in one chunk: 25 ms an iteration; in two, at 32 MB:
+# 29 ms).
+CHUNK_BYTES = 64 * 2**20
 # Up to this many features, distances come from plain differences; above,
 # from a matrix product.
 DIRECT_MAX_FEATURES = 4
