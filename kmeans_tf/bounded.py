@@ -34,6 +34,7 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import XLA_MIN_VALUES, direct_form
+from . import lloyd
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
@@ -47,17 +48,23 @@ GROUP_SIZE = 8
 # When more than this share of the samples is in doubt, all are assigned
 # again, by blocks under XLA: cheaper than gathering most of them.
 MOST = 0.5
+# With fall_back, after this many such iterations in a row the bounds are
+# judged useless (data with no clusters) and Lloyd's loop takes over.
+GIVE_UP = 3
+# The stop code of a run handed over to Lloyd's loop.
+HANDOVER = -1
 
 
 def worth_it(n_samples, n_features):
     """Whether algorithm="auto" takes the bounds: for distances by matrix
     product (more than DIRECT_MAX_FEATURES features) on data large enough
     to be compiled. Measured on 2 cores, to convergence on overlapping
-    blobs: 200,000 x 64, k=64 in 521 ms against 1,927 for Lloyd; 100,000
-    x 16, k=256 in 669 against 898. On data with no clusters at all, where
-    the bounds prove little, an iteration costs up to 1.7 times Lloyd's
-    (200,000 x 64 normal samples, 20 iterations: 52 ms against 31). With
-    few features Lloyd's running minimum is faster than any bound."""
+    blobs: 200,000 x 64, k=64 in 490 ms against 1,930 for Lloyd; 100,000
+    x 16, k=256 in 280 against 900. On data with no clusters, where the
+    bounds prove little, "auto" hands the run to Lloyd's loop after
+    GIVE_UP iterations (200,000 x 64 normal samples, 20 iterations: 33 ms
+    an iteration against Lloyd's 25). With few features Lloyd's running
+    minimum is faster than any bound."""
     return (not direct_form(n_features)
             and n_samples * n_features >= XLA_MIN_VALUES)
 
@@ -71,8 +78,14 @@ class _Samples(NamedTuple):
     xla: bool                   # large data: blocks assigned under XLA
 
 
-def run(data, centroids, max_iter, threshold, progress=None):
-    """Lloyd's iterations with bounds; the same tuple as `lloyd.run`."""
+def run(data, centroids, max_iter, threshold, progress=None,
+        fall_back=False):
+    """Lloyd's iterations with bounds; the same tuple as `lloyd.run`.
+
+    With `fall_back`, when GIVE_UP iterations in a row had most samples in
+    doubt, the rest of the run is Lloyd's loop (`lloyd.run`), from the same
+    state, so the result and the iterations are the same.
+    """
     flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
     blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
                         (-1, BLOCK_ROWS, flat.shape[1]))
@@ -82,23 +95,51 @@ def run(data, centroids, max_iter, threshold, progress=None):
     labels, upper, lower = _assign_all(samples, centroids)
     totals = _totals_xla(flat, samples.weights, labels, centroids.shape[0])
     n_changed = tf.constant(data.n)          # every label is new
+    give_up = tf.constant(GIVE_UP if fall_back else np.iinfo(np.int32).max)
 
     def burst(i, until):
         nonlocal centroids, labels, upper, lower, totals, n_changed
-        (i, stop, history, centroids, labels, upper, lower, totals,
-         n_changed) = _loop(
+        (next_i, stop, history, centroids, labels, upper, lower, totals,
+         n_changed, streak) = _loop(
             samples, data.sum_of_squares, tf.constant(i), tf.constant(until),
-            tf.constant(threshold, flat.dtype),
+            tf.constant(threshold, flat.dtype), give_up,
             tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
-            upper, lower, totals, n_changed)
-        return int(i), int(stop), history
+            upper, lower, totals, n_changed, tf.constant(0))
+        next_i, stop = int(next_i), int(stop)
+        if stop == 0 and next_i < until and int(streak) >= int(give_up):
+            stop = HANDOVER
+        return next_i, stop, history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
+    if stop == HANDOVER:
+        return _hand_over(data, centroids, labels, n_changed, max_iter,
+                          threshold, progress, n_iter, history)
     # `labels` are now those of the final centroids, as lloyd.run's final
     # assignment gives.
     return (centroids.numpy(), labels.numpy(),
             float(_inertia(flat, samples.weights, centroids, labels)),
             n_iter, stop, history[0], history[1])
+
+
+def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
+               progress, n_iter, history):
+    """The rest of a run by Lloyd's loop, from iteration n_iter: the
+    labels are those of `centroids`; Lloyd's stop rule compares them with
+    the assignment before, which changed n_changed of them."""
+    # Equal to themselves when nothing changed, else unlike any label.
+    previous = labels if int(n_changed) == 0 else -tf.ones_like(labels)
+    if progress is not None:
+        report = progress
+
+        def progress(done, _, *values):
+            report(n_iter + done, max_iter, *values)
+
+    *rest, more, stop, inertias, shifts = lloyd.run(
+        data, centroids, max_iter - n_iter, threshold, progress,
+        previous_labels=previous)
+    return (*rest, n_iter + more, stop,
+            np.concatenate([history[0], inertias]),
+            np.concatenate([history[1], shifts]))
 
 
 @tf.function(jit_compile=True)
@@ -225,22 +266,25 @@ def _sums_and_counts(totals, weighted):
 
 
 @tf.function(reduce_retracing=True)
-def _loop(samples, sum_of_squares, i, until, threshold, history, centroids,
-          labels, upper, lower, totals, n_changed):
+def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
+          centroids, labels, upper, lower, totals, n_changed, streak):
     """Iterations i, ..., until-1 (as lloyd's loop) from the state after
     the assignment to `centroids`: labels, bounds, totals (`_totals`), and
-    how many labels that assignment changed. A plain graph."""
+    how many labels that assignment changed. It ends early, at the start
+    of an iteration, once `streak` (iterations in a row that assigned
+    every sample again) reaches give_up. A plain graph."""
     first = i
 
-    def not_done(i, stop, *state):
-        return (i < until) & (stop == 0)
+    def not_done(i, stop, history, centroids, labels, upper, lower, totals,
+                 n_changed, streak):
+        return (i < until) & (stop == 0) & (streak < give_up)
 
     def iterate(i, stop, history, centroids, labels, upper, lower, totals,
-                n_changed):
+                n_changed, streak):
         sums, counts = _sums_and_counts(totals, samples.weights is not None)
         inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
         settled = n_changed == 0
-        new, labels, upper, lower, totals, n_changed = tf.cond(
+        new, labels, upper, lower, totals, n_changed, whole = tf.cond(
             tf.reduce_any(counts == 0),
             lambda: _relocate(samples, centroids, labels, sums, counts),
             lambda: _step(samples, centroids, labels, upper, lower, sums,
@@ -253,11 +297,11 @@ def _loop(samples, sum_of_squares, i, until, threshold, history, centroids,
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return (i + 1, stop, history, new, labels, upper, lower, totals,
-                n_changed)
+                n_changed, tf.where(whole, streak + 1, 0))
 
     return tf.while_loop(not_done, iterate,
                          (i, tf.constant(0), history, centroids, labels,
-                          upper, lower, totals, n_changed))
+                          upper, lower, totals, n_changed, streak))
 
 
 def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
@@ -266,15 +310,15 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     new = tf.cast(means_or_keep(sums, counts, tf.cast(centroids, tf.float64)),
                   centroids.dtype)
     old_labels = labels
-    labels, upper, lower, moved = _reassign(samples, labels, upper, lower,
-                                            centroids, new)
+    labels, upper, lower, moved, whole = _reassign(
+        samples, labels, upper, lower, centroids, new)
     x = tf.gather(samples.flat, moved)
     w = None if samples.weights is None else tf.gather(samples.weights,
                                                        moved)
     k = tf.shape(centroids)[0]
     totals += (_totals(x, w, tf.gather(labels, moved), k)
                - _totals(x, w, tf.gather(old_labels, moved), k))
-    return new, labels, upper, lower, totals, tf.shape(moved)[0]
+    return new, labels, upper, lower, totals, tf.shape(moved)[0], whole
 
 
 def _relocate(samples, centroids, labels, sums, counts):
@@ -290,7 +334,7 @@ def _relocate(samples, centroids, labels, sums, counts):
         labels, *_assign_all(samples, new))
     return (new, new_labels, upper, lower,
             _totals(flat, weights, new_labels, tf.shape(centroids)[0]),
-            tf.size(changed))
+            tf.size(changed), tf.constant(False))  # not for want of bounds
 
 
 def _reassign(samples, labels, upper, lower, old, new):
@@ -298,18 +342,19 @@ def _reassign(samples, labels, upper, lower, old, new):
 
     The bounds move with the centroids; a sample is assigned again only
     when its bounds no longer prove its cluster, by more than the margin.
-    Returns the labels, the bounds and the indices of the samples whose
-    label changed.
+    Returns the labels, the bounds, the indices of the samples whose
+    label changed, and whether every sample was assigned again.
     """
     upper, lower, half, loose = _moved_bounds(labels, upper, lower, old,
                                               new, samples.margin)
     loose = tf.where(loose)[:, 0]
-    return tf.cond(
-        tf.cast(tf.size(loose), tf.float32)
-        > MOST * tf.cast(tf.size(labels), tf.float32),
+    whole = (tf.cast(tf.size(loose), tf.float32)
+             > MOST * tf.cast(tf.size(labels), tf.float32))
+    return (*tf.cond(
+        whole,
         lambda: _changed(labels, *_assign_all(samples, new)),
         lambda: _reassign_some(samples, labels, upper, lower, half, loose,
-                               new))
+                               new)), whole)
 
 
 def _changed(old_labels, labels, upper, lower):

@@ -36,7 +36,8 @@ def stop_code(settled, shift, threshold):
     return tf.where(settled, 1, tf.where(shift <= threshold, 2, 0))
 
 
-def run(data, centroids, max_iter, threshold, progress=None, radius=None):
+def run(data, centroids, max_iter, threshold, progress=None, radius=None,
+        previous_labels=None):
     """Lloyd's iterations from `centroids`, in the coordinates of `data`.
 
     `data` is a `distances.Chunked`. With `radius` (spherical k-means, for
@@ -45,6 +46,8 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None):
     compiled call (all of them, in practice: runs rarely take more). With
     it, they run in bursts of about PROGRESS_SECONDS, and progress(n_iter,
     max_iter, inertia, shift) is called after each burst.
+    `previous_labels` (n,), the assignment before `centroids`, if any, is
+    what the first iteration's labels are compared with (see stop_code).
 
     Returns
     -------
@@ -58,8 +61,9 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None):
                        running_min_form(d, k, xla), k, d)
     loop, final = _compiled(xla, options)
     radius = tf.constant(radius or 0, dtype)
-    labels = -tf.ones((data.chunks.shape[0] * data.chunks.shape[1],),
-                      tf.int32)
+    padded = data.chunks.shape[0] * data.chunks.shape[1]
+    labels = -tf.ones((padded,), tf.int32) if previous_labels is None else \
+        tf.pad(previous_labels, [[0, padded - data.n]], constant_values=-1)
     # Always HISTORY_BLOCK columns: one shape, so one compilation, for any
     # max_iter.
     block = tf.zeros((2, HISTORY_BLOCK), dtype)

@@ -85,3 +85,29 @@ def test_auto_takes_the_bounds_on_large_data_and_matches_scikit_learn():
                                atol=1e-4)
     assert auto.inertia == pytest.approx(reference.inertia_, rel=1e-5)
     assert seen and seen[-1][0] == auto.n_iter
+
+
+@pytest.mark.filterwarnings("ignore::kmeans_tf.ConvergenceWarning")
+def test_auto_hands_over_to_lloyd_on_data_without_clusters(monkeypatch):
+    # Normal samples have no clusters: the bounds prove almost nothing, so
+    # after a few iterations "auto" continues with Lloyd's loop, from the
+    # same state, with the same stop rule.
+    samples = np.random.default_rng(9).standard_normal(
+        (20000, 32)).astype(np.float32)
+    start = samples[:16]
+    calls = []
+    original = kmeans_tf.lloyd.run
+    monkeypatch.setattr(kmeans_tf.lloyd, "run", lambda *args, **kwargs:
+                        calls.append(kwargs) or original(*args, **kwargs))
+    seen = []
+    auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0, max_iter=30,
+                            progress=lambda *values: seen.append(values))
+    assert calls and calls[0]["previous_labels"] is not None
+    reference = KMeans(16, init=start, n_init=1, tol=0, max_iter=30,
+                       algorithm="lloyd").fit(samples)
+    assert auto.n_iter == reference.n_iter_ == 30
+    assert (auto.labels == reference.labels_).mean() > 0.999
+    assert auto.inertia == pytest.approx(reference.inertia_, rel=1e-5)
+    assert len(auto.inertia_history) == 30
+    assert [n_iter for n_iter, *_ in seen] == sorted(
+        n_iter for n_iter, *_ in seen) and seen[-1][0] == 30
