@@ -95,18 +95,19 @@ def run(data, centroids, max_iter, threshold, progress=None,
     labels, upper, lower = _assign_all(samples, centroids)
     totals = _totals_xla(flat, samples.weights, labels, centroids.shape[0])
     n_changed = tf.constant(data.n)          # every label is new
-    give_up = tf.constant(GIVE_UP if fall_back else np.iinfo(np.int32).max)
+    give_up = GIVE_UP if fall_back else np.iinfo(np.int32).max
+    streak = tf.constant(0)        # whole reassignments in a row, so far
 
     def burst(i, until):
-        nonlocal centroids, labels, upper, lower, totals, n_changed
+        nonlocal centroids, labels, upper, lower, totals, n_changed, streak
         (next_i, stop, history, centroids, labels, upper, lower, totals,
          n_changed, streak) = _loop(
             samples, data.sum_of_squares, tf.constant(i), tf.constant(until),
-            tf.constant(threshold, flat.dtype), give_up,
+            tf.constant(threshold, flat.dtype), tf.constant(give_up),
             tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
-            upper, lower, totals, n_changed, tf.constant(0))
+            upper, lower, totals, n_changed, streak)
         next_i, stop = int(next_i), int(stop)
-        if stop == 0 and next_i < until and int(streak) >= int(give_up):
+        if stop == 0 and int(streak) >= give_up:
             stop = HANDOVER
         return next_i, stop, history
 
