@@ -285,11 +285,16 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
         sums, counts = _sums_and_counts(totals, samples.weights is not None)
         inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
         settled = n_changed == 0
+        shapes = [values.shape for values in (labels, upper, lower)]
         new, labels, upper, lower, totals, n_changed, whole = tf.cond(
             tf.reduce_any(counts == 0),
             lambda: _relocate(samples, centroids, labels, sums, counts),
             lambda: _step(samples, centroids, labels, upper, lower, sums,
                           counts, totals))
+        # Kept as they came in, however loosely the centroids' shape was
+        # traced (reduce_retracing), as tf.while_loop requires.
+        labels, upper, lower = (tf.ensure_shape(values, shape) for values,
+                                shape in zip((labels, upper, lower), shapes))
         shift = tf.reduce_sum((new - centroids) ** 2)
         # Settled when the assignment to `centroids` changed no label, as
         # in Lloyd's loop (not the assignment to `new`, just made).

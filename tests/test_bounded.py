@@ -111,3 +111,17 @@ def test_auto_hands_over_to_lloyd_on_data_without_clusters(monkeypatch):
     assert len(auto.inertia_history) == 30
     assert [n_iter for n_iter, *_ in seen] == sorted(
         n_iter for n_iter, *_ in seen) and seen[-1][0] == 30
+
+
+def test_bounded_for_one_k_after_another_equals_lloyd():
+    # The loop's function is traced once for several shapes (as choose_k.py
+    # runs it for k = 1, 2, ...): each k must still give Lloyd's result.
+    samples = overlapping(3000, 8, 9, 4, 10)
+    for k in (1, 3, 9, 2):
+        start = samples[:k]
+        plain = kmeans_tf.kmeans(samples, k, init=start, tol=0,
+                                 algorithm="lloyd")
+        bounded = kmeans_tf.kmeans(samples, k, init=start, tol=0,
+                                   algorithm="bounded")
+        np.testing.assert_array_equal(bounded.labels, plain.labels)
+        assert bounded.n_iter == plain.n_iter
