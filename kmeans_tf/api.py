@@ -90,15 +90,16 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     algorithm : {"auto", "lloyd", "bounded"}
         "lloyd": every distance, every iteration, compiled. "bounded":
         Hamerly's and Yinyang's bounds skip the samples that provably keep
-        their cluster (`kmeans_tf.bounded`); Lloyd's iterations and
-        result, to float rounding (its sums are float64: a few near-tie
-        labels may differ). "auto" takes the bounds for more than 4
-        features on data of at least 200,000 values (`bounded.worth_it`),
-        else Lloyd: measured to convergence, 3.9 times faster at 200,000 x
-        64, k=64. On data with no clusters, where the bounds prove little,
-        it hands over to Lloyd's loop after a few iterations (the same
-        result), about 1.3 times Lloyd's time over 20 iterations. Streams,
-        strategies and the cosine metric always run Lloyd.
+        their cluster (`kmeans_tf.bounded`), for more than 4 features
+        (with fewer it runs Lloyd); Lloyd's iterations and result, to float
+        rounding: its sums are float64, so on float32 data near-ties, and
+        the runs that hinge on them, may go otherwise. "auto" takes the
+        bounds for more than 4 features when an iteration is at least 50
+        million multiply-adds (`bounded.worth_it`), else Lloyd: measured
+        to convergence, 3.9 times faster at 200,000 x 64, k=64. Where the
+        bounds keep failing (data with no clusters) it hands the run over
+        to Lloyd's loop after a few iterations, with the same result.
+        Streams, strategies and the cosine metric always run Lloyd.
 
     Returns
     -------
@@ -141,7 +142,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
 
         def run(start):
             return stream.lloyd(dataset, centre, start, max_iter, threshold,
-                                strategy, report, radius)
+                                strategy, in_units, radius)
     else:
         pool = check_samples(samples)
         n_clusters = check_n_clusters(n_clusters, len(pool))
@@ -154,17 +155,23 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
                                         centre=not spherical)
         centre, threshold = data.centre, tol * float(data.variance)
 
-        bounds = not spherical and (algorithm == "bounded" or (
-            algorithm == "auto" and bounded.worth_it(*pool.shape)))
+        # Bounds only where distances come from a matrix product (more
+        # than 4 features): with fewer, Lloyd's differences round otherwise.
+        bounds = not spherical and (
+            (algorithm == "bounded"
+             and not distances.direct_form(pool.shape[1]))
+            or (algorithm == "auto"
+                and bounded.worth_it(*pool.shape, n_clusters)))
 
         def run(start):
             if bounds:
-                return bounded.run(data, start, max_iter, threshold, report,
-                                   fall_back=algorithm == "auto")
-            return lloyd.run(data, start, max_iter, threshold, report,
+                return bounded.run(data, start, max_iter, threshold,
+                                   in_units, fall_back=algorithm == "auto")
+            return lloyd.run(data, start, max_iter, threshold, in_units,
                              radius)
 
     radius = scale if spherical else None      # the scaled samples' length
+    in_units = _in_units(report, scale, spherical)
     init = check_init(init, pool, n_clusters)
     if spherical and not isinstance(init, str):
         init = unit_rows(init, "init")
@@ -188,6 +195,22 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
                     result.shift_history[-1])
     warn_if_unsettled(result, n_clusters, max_iter)
     return result
+
+
+def _in_units(report, scale, halve=False):
+    """`report` for a runner, which reports in its scaled units: the
+    inertia and shift are put back in the samples' units, as
+    `results.build` puts back the result's."""
+    if report is None:
+        return None
+
+    def in_units(n_iter, max_iter, inertia, shift):
+        with np.errstate(over="ignore"):
+            inertia, shift = np.array([inertia, shift], np.float64) / scale \
+                / scale
+        report(n_iter, max_iter, inertia * (0.5 if halve else 1.0), shift)
+
+    return in_units
 
 
 def minibatch_kmeans(samples, n_clusters, *, sample_weight=None,
@@ -298,7 +321,7 @@ def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
                                                      weights))
         run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
                            max_iter, tol * scan.variance, shard.LOCAL,
-                           report, workers=workers)
+                           _in_units(report, scan.scale), workers=workers)
     except tf.errors.OpError:
         if problems:                          # a file could not be read
             raise problems[0] from None

@@ -49,24 +49,32 @@ GROUP_SIZE = 8
 # again, by blocks under XLA: cheaper than gathering most of them.
 MOST = 0.5
 # With fall_back, after this many such iterations in a row the bounds are
-# judged useless (data with no clusters) and Lloyd's loop takes over.
+# judged useless (data with no clusters) and Lloyd's loop takes over;
+# iterations before WARM_UP do not count, since from any start the first
+# moves are large and most samples are in doubt anyway.
 GIVE_UP = 3
+WARM_UP = 3
+# "auto" takes the bounds when an iteration of Lloyd's would take at least
+# this many multiply-adds (n_samples * n_features * n_clusters): below, an
+# iteration is so quick that the bounds' bookkeeping costs more.
+BOUNDS_MIN_PRODUCTS = 50_000_000
 # The stop code of a run handed over to Lloyd's loop.
 HANDOVER = -1
 
 
-def worth_it(n_samples, n_features):
+def worth_it(n_samples, n_features, n_clusters):
     """Whether algorithm="auto" takes the bounds: for distances by matrix
-    product (more than DIRECT_MAX_FEATURES features) on data large enough
-    to be compiled. Measured on 2 cores, to convergence on overlapping
-    blobs: 200,000 x 64, k=64 in 490 ms against 1,930 for Lloyd; 100,000
-    x 16, k=256 in 280 against 900. On data with no clusters, where the
-    bounds prove little, "auto" hands the run to Lloyd's loop after
-    GIVE_UP iterations (200,000 x 64 normal samples, 20 iterations: 33 ms
-    an iteration against Lloyd's 25). With few features Lloyd's running
-    minimum is faster than any bound."""
+    product (more than DIRECT_MAX_FEATURES features) when an iteration is
+    at least BOUNDS_MIN_PRODUCTS multiply-adds. Measured on 2 cores, to
+    convergence on overlapping blobs from a k-means++ start: 200,000 x 64,
+    k=64 in 490 ms against 1,930 for Lloyd; 100,000 x 16, k=256 in 280
+    against 900; 50,000 x 16, k=64 (51 M) in 401 against 489; but 100,000
+    x 8, k=20 (16 M) in 413 against 212. On data with no clusters, where
+    the bounds prove little, "auto" hands the run to Lloyd's loop
+    (`fall_back`). With few features Lloyd's running minimum is faster
+    than any bound."""
     return (not direct_form(n_features)
-            and n_samples * n_features >= XLA_MIN_VALUES)
+            and n_samples * n_features * n_clusters >= BOUNDS_MIN_PRODUCTS)
 
 
 class _Samples(NamedTuple):
@@ -74,7 +82,7 @@ class _Samples(NamedTuple):
     flat: tf.Tensor             # (n, d), centred and scaled
     blocks: tf.Tensor           # (n_blocks, BLOCK_ROWS, d), padded with 0
     weights: tf.Tensor          # (n,), or None when every sample weighs 1
-    margin: tf.Tensor           # see _margin
+    longest: tf.Tensor          # the largest row length (see _margin)
     xla: bool                   # large data: blocks assigned under XLA
 
 
@@ -90,7 +98,8 @@ def run(data, centroids, max_iter, threshold, progress=None,
     blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
                         (-1, BLOCK_ROWS, flat.shape[1]))
     samples = _Samples(flat, blocks, None if data.weights is None else
-                       data.weights[:data.n], _margin(flat, centroids),
+                       data.weights[:data.n],
+                       tf.reduce_max(tf.norm(flat, axis=1)),
                        data.n * flat.shape[1] >= XLA_MIN_VALUES)
     labels, upper, lower = _assign_all(samples, centroids)
     totals = _totals_xla(flat, samples.weights, labels, centroids.shape[0])
@@ -155,15 +164,17 @@ def _inertia(flat, weights, centroids, labels):
     return tf.reduce_sum(squared)
 
 
-def _margin(flat, centroids):
-    """How far a rounded squared distance (the expanded form, in the
-    samples' dtype) can be from the true one: (d + 2) eps (|x| + |c|)²,
-    with the largest lengths. A pair of squared distances closer than
-    twice this is a tie that rounding may break either way."""
-    eps = np.finfo(flat.dtype.as_numpy_dtype).eps
-    longest = float(tf.reduce_max(tf.norm(flat, axis=1)))
-    reach = longest + 2 * float(tf.reduce_max(tf.norm(centroids, axis=1)))
-    return tf.constant((flat.shape[1] + 2) * eps * reach ** 2, flat.dtype)
+def _margin(longest, centroids):
+    """How far a rounded squared distance to `centroids` (the expanded
+    form, in their dtype) can be from the true one: (d + 2) eps (|x| +
+    2 |c|)², with the largest lengths. A pair of squared distances closer
+    than twice this is a tie that rounding may break either way. Taken
+    from the centroids in use each time, so a far start does not loosen
+    every later bound."""
+    eps = np.finfo(centroids.dtype.as_numpy_dtype).eps
+    reach = longest + 2 * tf.reduce_max(tf.norm(centroids, axis=1))
+    d = tf.cast(tf.shape(centroids)[1], centroids.dtype)
+    return (d + 2) * eps * reach ** 2
 
 
 def _two_nearest(x, centroids, margin):
@@ -231,7 +242,8 @@ def _in_blocks(samples, blocks, n, centroids):
     one compilation), as `lloyd` is, so that the two round alike and break
     exact ties alike."""
     nearest = _two_nearest_xla if samples.xla else _two_nearest
-    found = tf.map_fn(lambda x: nearest(x, centroids, samples.margin),
+    margin = _margin(samples.longest, centroids)
+    found = tf.map_fn(lambda x: nearest(x, centroids, margin),
                       blocks, fn_output_signature=(tf.int32, blocks.dtype,
                                                    blocks.dtype))
     n_groups = -(-tf.shape(centroids)[0] // GROUP_SIZE)
@@ -255,6 +267,7 @@ def _totals(x, weights, labels, n_clusters):
 
 
 _totals_xla = tf.function(_totals, jit_compile=True)
+_cluster_sums_xla = tf.function(cluster_sums, jit_compile=True)
 
 
 def _sums_and_counts(totals, weighted):
@@ -288,7 +301,7 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
         shapes = [values.shape for values in (labels, upper, lower)]
         new, labels, upper, lower, totals, n_changed, whole = tf.cond(
             tf.reduce_any(counts == 0),
-            lambda: _relocate(samples, centroids, labels, sums, counts),
+            lambda: _relocate(samples, centroids, labels),
             lambda: _step(samples, centroids, labels, upper, lower, sums,
                           counts, totals))
         # Kept as they came in, however loosely the centroids' shape was
@@ -303,7 +316,7 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return (i + 1, stop, history, new, labels, upper, lower, totals,
-                n_changed, tf.where(whole, streak + 1, 0))
+                n_changed, tf.where(whole & (i >= WARM_UP), streak + 1, 0))
 
     return tf.while_loop(not_done, iterate,
                          (i, tf.constant(0), history, centroids, labels,
@@ -313,8 +326,10 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
 def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     """The means, the bounded assignment to them, and the totals kept up
     to date by the samples that changed cluster alone."""
-    new = tf.cast(means_or_keep(sums, counts, tf.cast(centroids, tf.float64)),
-                  centroids.dtype)
+    # Divided in the samples' dtype, as Lloyd divides: where its sums are
+    # exact (integer data, say), the centroids are then Lloyd's to the bit,
+    # and exact ties break alike.
+    new = means_or_keep(tf.cast(sums, centroids.dtype), counts, centroids)
     old_labels = labels
     labels, upper, lower, moved, whole = _reassign(
         samples, labels, upper, lower, centroids, new)
@@ -327,14 +342,16 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     return new, labels, upper, lower, totals, tf.shape(moved)[0], whole
 
 
-def _relocate(samples, centroids, labels, sums, counts):
+def _relocate(samples, centroids, labels):
     """Lloyd's update with empty clusters relocated (`stats`), then every
     sample assigned afresh: rare, so done plainly."""
     flat, weights = samples.flat, samples.weights
-    if weights is not None:
-        counts = tf.cast(counts, weights.dtype)
+    # Lloyd's sums, from scratch in the samples' dtype, as `lloyd` makes
+    # them: which samples fill the empty clusters depends on them.
+    sums, counts = (_cluster_sums_xla if samples.xla else cluster_sums)(
+        flat, labels, tf.shape(centroids)[0], weights)
     sums, counts = relocate_empty(flat, tf.shape(flat)[0], centroids, labels,
-                                  tf.cast(sums, flat.dtype), counts, weights)
+                                  sums, counts, weights)
     new = means_or_keep(sums, counts, centroids)
     new_labels, upper, lower, changed = _changed(
         labels, *_assign_all(samples, new))
@@ -351,8 +368,9 @@ def _reassign(samples, labels, upper, lower, old, new):
     Returns the labels, the bounds, the indices of the samples whose
     label changed, and whether every sample was assigned again.
     """
+    margin = _margin(samples.longest, new)
     upper, lower, half, loose = _moved_bounds(labels, upper, lower, old,
-                                              new, samples.margin)
+                                              new, margin)
     loose = tf.where(loose)[:, 0]
     whole = (tf.cast(tf.size(loose), tf.float32)
              > MOST * tf.cast(tf.size(labels), tf.float32))
@@ -360,7 +378,7 @@ def _reassign(samples, labels, upper, lower, old, new):
         whole,
         lambda: _changed(labels, *_assign_all(samples, new)),
         lambda: _reassign_some(samples, labels, upper, lower, half, loose,
-                               new)), whole)
+                               new, margin)), whole)
 
 
 def _changed(old_labels, labels, upper, lower):
@@ -369,9 +387,9 @@ def _changed(old_labels, labels, upper, lower):
             tf.where(labels != old_labels)[:, 0])
 
 
-def _reassign_some(samples, labels, upper, lower, half, loose, new):
+def _reassign_some(samples, labels, upper, lower, half, loose, new,
+                   margin):
     """_reassign for the samples `loose` (indices) alone."""
-    margin = samples.margin
     # First tighten u to the exact distance to its own centroid.
     x = tf.gather(samples.flat, loose)
     own = tf.gather(labels, loose)

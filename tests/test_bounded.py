@@ -64,15 +64,15 @@ def test_algorithm_is_checked():
         kmeans_tf.kmeans(np.zeros((5, 2)), 2, algorithm="elkan")
 
 
-def test_auto_takes_the_bounds_on_large_data_and_matches_scikit_learn():
+def test_bounded_on_compiled_data_matches_scikit_learn():
     # 30,000 x 8 float32 is large enough to be compiled (blocks under XLA,
     # and every sample assigned again while most are in doubt).
     samples = overlapping(30000, 8, 16, 4, 7).astype(np.float32)
     start = samples[np.random.default_rng(8).choice(len(samples), 16,
                                                     replace=False)]
-    assert kmeans_tf.bounded.worth_it(*samples.shape)
     seen = []
     auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0,
+                            algorithm="bounded",
                             progress=lambda *values: seen.append(values))
     plain = kmeans_tf.kmeans(samples, 16, init=start, tol=0,
                              algorithm="lloyd")
@@ -95,6 +95,8 @@ def test_auto_hands_over_to_lloyd_on_data_without_clusters(monkeypatch):
     samples = np.random.default_rng(9).standard_normal(
         (20000, 32)).astype(np.float32)
     start = samples[:16]
+    # "auto" takes the bounds at this size too (its rule is for speed).
+    monkeypatch.setattr(kmeans_tf.bounded, "BOUNDS_MIN_PRODUCTS", 0)
     calls = []
     original = kmeans_tf.lloyd.run
     monkeypatch.setattr(kmeans_tf.lloyd, "run", lambda *args, **kwargs:

@@ -63,6 +63,21 @@ def test_progress_reports_and_changes_nothing():
     assert calls[-1][2] == pytest.approx(reported.inertia_history[-1])
 
 
+@pytest.mark.parametrize("algorithm", ["lloyd", "bounded"])
+def test_progress_reports_in_the_samples_units(algorithm):
+    # Samples of size about 1e3 are scaled by 2**-10 inside; every report
+    # during the run must still be in the samples' units, as the result's
+    # history is. 30,000 x 8 takes the compiled paths.
+    samples = blobs([7500] * 4, [1] * 4, 8, seed=3) * 1e3
+    calls = []
+    result = fn.kmeans(samples, 4, seed=2, tol=0, algorithm=algorithm,
+                       progress=lambda *args: calls.append(args))
+    assert calls
+    for n_iter, _, inertia, shift in calls:
+        assert inertia == pytest.approx(result.inertia_history[n_iter - 1])
+        assert shift == pytest.approx(result.shift_history[n_iter - 1])
+
+
 def test_memory_stays_bounded_for_two_million_samples():
     # 2,000,000 x 2 float32 (16 MB) with k=100: the full distance matrix
     # would be 800 MB, the lesson's broadcast 1.6 GB. After a warm-up run of
