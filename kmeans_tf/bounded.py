@@ -1,32 +1,39 @@
-"""Lloyd's algorithm with Hamerly's bounds: the same steps, fewer distances.
+"""Lloyd's algorithm with bounds: the same steps, fewer distances.
 
 Hamerly (2010) keeps, for each sample, an upper bound u on the distance to
-its own centroid and a lower bound l on the distance to any other. When
-the centroids move, u grows by how far its own centroid moved and l
-shrinks by the largest move of another; a sample whose u is still below
-max(l, half the distance from its centroid to the nearest other centroid)
-cannot have changed cluster, and gets no distances at all. The others
-first get the exact distance to their own centroid (u tightened), and
-those still in doubt are gathered and assigned by one matrix product. Late
-in a run, when the centroids barely move, that is a small share of the
-samples; when most are in doubt (early on, or on data with no clusters),
-all are assigned again instead, a block at a time.
+its own centroid and a lower bound l on the distance to any other; here,
+as in Yinyang k-means (Ding et al. 2015), one l for each group of
+GROUP_SIZE clusters. When the centroids move, u grows by how far its own
+centroid moved and each group's l shrinks by the largest move in that
+group. A sample whose u is still below max(min l, half the distance from
+its centroid to the nearest other centroid) cannot have changed cluster,
+and gets no distances at all. The others first get the exact distance to
+their own centroid (u tightened), and those still in doubt are gathered
+and assigned by matrix products, a block of rows at a time. Late in a run,
+when the centroids barely move, that is a small share of the samples;
+when most are in doubt (early on, or on data with no clusters), all are
+assigned again instead.
 
 The update is incremental too: the per-cluster sums and counts are kept
 in float64, and only the samples that changed cluster are subtracted from
-their old cluster and added to their new one. The whole loop is one
-`tf.while_loop` in a plain graph, since which samples get distances
-changes from step to step, a shape XLA cannot compile; the parts of fixed
-shape (moving every bound, assigning a block) are compiled by XLA inside
-it.
+their old cluster and added to their new one. The iterations run in a
+`tf.while_loop` in a plain graph (in bursts, with a progress callback),
+since which samples get distances changes from step to step, a shape XLA
+cannot compile; the parts of fixed shape (moving every bound, assigning a
+block) are compiled by XLA inside it.
 
 The result is Lloyd's: a sample is skipped only when its own centroid
 beats every other by more than the distances' rounding (`_margin`), so
 wherever Lloyd's rounded comparison could go either way, the sample is
-assigned again. The sums, added in float64 rather than the samples' dtype,
-are a little more exact than Lloyd's, so on float32 data a few near-tie
-labels may differ (99 of 200,000 at 200,000 x 64, k=64). Everything here
-assumes checked input, centred and scaled (see `distances.centred_chunks`).
+assigned again, by the same formula. The sums, added in float64 rather
+than the samples' dtype, are a little more exact than Lloyd's: on float32
+data a near-tie may go the other way (99 labels of 200,000 at 200,000 x
+64, k=64), and a run that hinges on one (duplicate samples, more clusters
+than distinct values) may take another path. Where Lloyd's sums are exact
+(integer data) the centroids are Lloyd's to the bit. Weights that span
+many orders of magnitude (1e15 and 1) lose digits when a heavy sample
+leaves a cluster. Everything here assumes checked input, centred and
+scaled (see `distances.centred_chunks`).
 """
 from typing import NamedTuple
 
