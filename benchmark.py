@@ -296,10 +296,11 @@ def main():
           f" GB, Python {platform.python_version()}", flush=True)
 
     rows = []
-    for case in ([] if args.convergence_only
-                 else QUICK_CASES if args.quick else CASES):
-        if args.case not in case[0]:
-            continue
+    def chosen(cases):
+        return [case for case in cases if args.case in case[0]]
+
+    for case in chosen([] if args.convergence_only
+                       else QUICK_CASES if args.quick else CASES):
         print(f"case {case[0]}, {case[4]} iterations:", flush=True)
         rows += benchmark_case(*case)
     print_table(["case", "implementation", "ms / iteration",
@@ -307,10 +308,8 @@ def main():
                 ["{}", "{}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.7g}"], rows)
 
     convergence = []
-    for case in (QUICK_CONVERGENCE_CASES if args.quick
-                 else CONVERGENCE_CASES):
-        if args.case not in case[0]:
-            continue
+    for case in chosen(QUICK_CONVERGENCE_CASES if args.quick
+                       else CONVERGENCE_CASES):
         print(f"convergence {case[0]}:", flush=True)
         convergence += convergence_case(*case)
     print_table(["case (blobs, to convergence)", "implementation", "ms",

@@ -19,7 +19,8 @@ from .checks import (check_callable, check_centroids, check_choice,
                      check_n_clusters, check_number, check_paths,
                      check_log_dir, check_sample_weight, check_samples,
                      check_seed, check_strategy, unit_rows)
-from .results import Throttled, build, warn_if_unsettled, write_history
+from .results import (Throttled, build, in_units, warn_if_unsettled,
+                      write_history)
 
 # Rows per batch when an array is streamed (under a strategy).
 STREAM_BATCH_SIZE = 65536
@@ -142,7 +143,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
 
         def run(start):
             return stream.lloyd(dataset, centre, start, max_iter, threshold,
-                                strategy, in_units, radius)
+                                strategy, reported, radius)
     else:
         pool = check_samples(samples)
         n_clusters = check_n_clusters(n_clusters, len(pool))
@@ -166,12 +167,12 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         def run(start):
             if bounds:
                 return bounded.run(data, start, max_iter, threshold,
-                                   in_units, fall_back=algorithm == "auto")
-            return lloyd.run(data, start, max_iter, threshold, in_units,
+                                   reported, fall_back=algorithm == "auto")
+            return lloyd.run(data, start, max_iter, threshold, reported,
                              radius)
 
     radius = scale if spherical else None      # the scaled samples' length
-    in_units = _in_units(report, scale, spherical)
+    reported = in_units(report, scale, spherical)
     init = check_init(init, pool, n_clusters)
     if spherical and not isinstance(init, str):
         init = unit_rows(init, "init")
@@ -195,22 +196,6 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
                     result.shift_history[-1])
     warn_if_unsettled(result, n_clusters, max_iter)
     return result
-
-
-def _in_units(report, scale, halve=False):
-    """`report` for a runner, which reports in its scaled units: the
-    inertia and shift are put back in the samples' units, as
-    `results.build` puts back the result's."""
-    if report is None:
-        return None
-
-    def in_units(n_iter, max_iter, inertia, shift):
-        with np.errstate(over="ignore"):
-            inertia, shift = np.array([inertia, shift], np.float64) / scale \
-                / scale
-        report(n_iter, max_iter, inertia * (0.5 if halve else 1.0), shift)
-
-    return in_units
 
 
 def minibatch_kmeans(samples, n_clusters, *, sample_weight=None,
@@ -321,7 +306,7 @@ def kmeans_files(paths, n_clusters, *, init="k-means++", max_iter=300,
                                                      weights))
         run = stream.lloyd(scaled, scan.centre, start * scale - scan.centre,
                            max_iter, tol * scan.variance, shard.LOCAL,
-                           _in_units(report, scan.scale), workers=workers)
+                           in_units(report, scan.scale), workers=workers)
     except tf.errors.OpError:
         if problems:                          # a file could not be read
             raise problems[0] from None

@@ -39,9 +39,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._tensorflow import tf
-from .distances import XLA_MIN_VALUES, direct_form
 from . import lloyd
+from ._tensorflow import tf
+from .distances import XLA_MIN_VALUES, direct_form, squared_distances
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
@@ -163,9 +163,8 @@ def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
 def _inertia(flat, weights, centroids, labels):
     """The (weighted) inertia exactly, from the differences, in float64;
     fused by XLA into one pass."""
-    own = tf.gather(tf.cast(centroids, tf.float64), labels)
-    squared = tf.reduce_sum(tf.square(tf.cast(flat, tf.float64) - own),
-                            axis=1)
+    squared = squared_distances(tf.cast(flat, tf.float64),
+                                tf.cast(centroids, tf.float64), labels)
     if weights is not None:
         squared *= tf.cast(weights, tf.float64)
     return tf.reduce_sum(squared)
@@ -224,14 +223,9 @@ _two_nearest_xla = tf.function(_two_nearest, jit_compile=True)
 
 @tf.function(reduce_retracing=True)
 def _assign_all(samples, centroids):
-    """_two_nearest for every sample (see _in_blocks), in shapes the loop
-    can carry: (n,), (n,) and (n, n_groups)."""
-    labels, upper, lower = _in_blocks(samples, samples.blocks,
-                                      tf.shape(samples.flat)[0], centroids)
-    k, rows = centroids.shape[0], samples.flat.shape[:1]
-    n_groups = None if k is None else -(-k // GROUP_SIZE)
-    return (tf.ensure_shape(labels, rows), tf.ensure_shape(upper, rows),
-            tf.ensure_shape(lower, rows + [n_groups]))
+    """_two_nearest for every sample (see _in_blocks)."""
+    return _in_blocks(samples, samples.blocks, tf.shape(samples.flat)[0],
+                      centroids)
 
 
 def _assign_rows(samples, x, centroids):

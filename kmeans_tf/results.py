@@ -80,17 +80,33 @@ def build(run, scale, centre, stop_reason=None, halve=False):
     samples (`halve`, the cosine metric), 1 - cos = |x - c|² / 2.
     """
     centroids, labels, inertia, n_iter, stop, inertias, shifts = run
-
-    def unscale_squares(values):      # twice: scale² itself may underflow
-        with np.errstate(over="ignore"):
-            return np.asarray(values, np.float64) / scale / scale
-
     half = 0.5 if halve else 1.0
     return KMeansResult((centroids + centre.numpy()) / scale, labels,
-                        float(unscale_squares(inertia)) * half, n_iter,
-                        stop > 0, stop_reason or STOP_REASONS[stop],
-                        unscale_squares(inertias) * half,
-                        unscale_squares(shifts))
+                        float(unscale_squares(inertia, scale)) * half,
+                        n_iter, stop > 0, stop_reason or STOP_REASONS[stop],
+                        unscale_squares(inertias, scale) * half,
+                        unscale_squares(shifts, scale))
+
+
+def unscale_squares(values, scale):
+    """Squared distances in a runner's scale² units, in the samples' own:
+    divided by scale twice, since scale² itself may underflow."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, np.float64) / scale / scale
+
+
+def in_units(report, scale, halve=False):
+    """`report` for a runner, which reports in its scaled units: the
+    inertia and shift are put back in the samples' units, as `build` puts
+    back the result's."""
+    if report is None:
+        return None
+
+    def report_in_units(n_iter, max_iter, inertia, shift):
+        inertia, shift = unscale_squares([inertia, shift], scale)
+        report(n_iter, max_iter, inertia * (0.5 if halve else 1.0), shift)
+
+    return report_in_units
 
 
 def warn_if_unsettled(result, n_clusters, max_iter):
