@@ -44,10 +44,12 @@ DIRECT_MAX_FEATURES = 4
 # Below this many values (n_samples * n_features), compiling with XLA costs
 # more time than it saves.
 XLA_MIN_VALUES = 200_000
-# Up to this many clusters, few features under XLA take the running minimum.
-# Measured (2 cores, 2M x 2): 80 ms an assignment at 256 clusters against
-# 414 ms chunked, but at 512 the unrolled loop compiles for 11 s and runs
-# slower than the chunked form.
+# Up to this many clusters, the assignment under XLA is a running minimum
+# (see `first_lowest`), unrolled over the clusters. Measured (2 cores): few
+# features, 2M x 2, 80 ms an assignment at 256 clusters against 414 ms
+# chunked, but at 512 the unrolled loop compiles for 11 s and runs slower
+# than the chunked form; the product's rows at 100,000 x 16, k=256, 7 ms
+# against 27, after a compilation of 1.5 s.
 RUNNING_MIN_MAX_CLUSTERS = 256
 
 
@@ -152,41 +154,62 @@ def running_min_form(n_features, n_clusters, xla):
             and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
 
 
+def product_running_min_form(n_features, n_clusters, xla):
+    """Whether the matrix product's argmin is a running minimum over its
+    rows (see `nearest`): many features, few enough clusters to unroll,
+    compiled with XLA."""
+    return (xla and not direct_form(n_features)
+            and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
+
+
 def running_minimum(x, centroids, n_clusters, n_features):
     """Nearest centroid (m,) int32 for each row of x (m, d), centred;
     n_clusters and n_features (small) are Python ints.
 
-    The loop over clusters is Python, so XLA sees one long expression and
-    fuses it into a single pass over the samples; the samples go feature by
-    feature (a column each, read in place: no transposed copy), which
-    vectorises. Each
-    candidate is ||c||² - 2 x·c, the squared distance less ||x||², which is
-    the same for every cluster: d multiply-adds, a comparison and two
-    selects (measured 96 ms for 10M x 2 against 100 centroids, 147 ms with
-    the differences). Strictly closer replaces, so ties keep the lowest
-    index, as argmin does.
+    The samples go feature by feature (a column each, read in place: no
+    transposed copy), which vectorises; each candidate is ||c||² - 2 x·c,
+    the squared distance less ||x||², which is the same for every cluster:
+    d multiply-adds per sample and cluster, made as `first_lowest` needs
+    them (measured 96 ms for 10M x 2 against 100 centroids, 147 ms with
+    the differences).
     """
     columns = [x[:, f] for f in range(n_features)]              # d x (m,)
     offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
+    return first_lowest(
+        offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
+                               for f in range(n_features)])
+        for j in range(n_clusters))
 
-    def partial(j):                        # ||c_j||² - 2 x·c_j: (m,)
-        return offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
-                                      for f in range(n_features)])
 
-    best = partial(0)
+def first_lowest(candidates):
+    """For each of m positions, the index of the lowest of `candidates`,
+    an iterable of k tensors (m,): a running minimum, (m,) int32.
+
+    The loop is Python, so XLA sees one long expression and fuses it into
+    a single pass over the m positions, cluster after cluster keeping each
+    one's best value and index so far. Strictly lower replaces, so ties
+    keep the lowest index, as argmin does.
+    """
+    candidates = iter(candidates)
+    best = next(candidates)
     index = tf.zeros_like(best, tf.int32)
-    for j in range(1, n_clusters):
-        candidate = partial(j)
-        closer = candidate < best
-        best = tf.where(closer, candidate, best)
-        index = tf.where(closer, j, index)
+    for j, candidate in enumerate(candidates, start=1):
+        lower = candidate < best
+        best = tf.where(lower, candidate, best)
+        index = tf.where(lower, j, index)
     return index
 
 
-def nearest(x, centroids, direct):
+def nearest(x, centroids, direct, running=False):
     """Index of the nearest centroid for each row of a chunk x (m, d): (m,).
 
-    `direct` (a Python bool, see direct_form) picks the formula.
+    `direct` (a Python bool, see direct_form) picks the formula; with
+    `running` (for the product, under XLA, see product_running_min_form)
+    the product is made cluster-major, (k, m), and its rows go through
+    `first_lowest`: each row is contiguous, so the running minimum runs
+    across many samples at once. An argmin along the rows of the (m, k)
+    product does not vectorise: at 200,000 x 64, k=64, 16 ms an
+    assignment against 9; at 100,000 x 16, k=256, 27 against 7.
     """
     if direct:
         # Samples along the last axis: the argmin over clusters (axis 0)
@@ -197,6 +220,10 @@ def nearest(x, centroids, direct):
             axis=1)                                               # (k, m)
         return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
     centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
+    if running:
+        partial = (centroid_sq[:, tf.newaxis]
+                   - 2 * tf.matmul(centroids, x, transpose_b=True))  # (k, m)
+        return first_lowest(partial[j] for j in range(centroids.shape[0]))
     partial = centroid_sq - 2 * tf.matmul(x, centroids,
                                           transpose_b=True)       # (m, k)
     return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
@@ -205,14 +232,15 @@ def nearest(x, centroids, direct):
 _running_minimum_xla = tf.function(running_minimum, jit_compile=True)
 
 
-def assign_chunks(chunks, centroids, direct):
+def assign_chunks(chunks, centroids, direct, running=False):
     """Nearest centroid for every row of chunks: (n_chunks * chunk_size,).
 
-    chunks: (n_chunks, chunk_size, d); centroids: (k, d). `tf.map_fn` runs
-    one chunk at a time, so only one chunk's distances exist at once.
+    chunks: (n_chunks, chunk_size, d); centroids: (k, d); `direct` and
+    `running` as for `nearest`. `tf.map_fn` runs one chunk at a time, so
+    only one chunk's distances exist at once.
     """
-    labels = tf.map_fn(lambda x: nearest(x, centroids, direct), chunks,
-                       fn_output_signature=tf.int32)
+    labels = tf.map_fn(lambda x: nearest(x, centroids, direct, running),
+                       chunks, fn_output_signature=tf.int32)
     return tf.reshape(labels, [-1])
 
 

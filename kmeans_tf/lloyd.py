@@ -15,8 +15,8 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
-                        running_min_form, running_minimum,
-                        squared_distances)
+                        product_running_min_form, running_min_form,
+                        running_minimum, squared_distances)
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     on_sphere, relocate_empty)
 
@@ -58,7 +58,8 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     dtype = data.chunks.dtype
     k, d = centroids.shape
     options = _Options(direct_form(d), radius is not None,
-                       running_min_form(d, k, xla), k, d)
+                       running_min_form(d, k, xla),
+                       product_running_min_form(d, k, xla), k, d)
     loop, final = _compiled(xla, options)
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
@@ -115,6 +116,7 @@ class _Options(NamedTuple):
     direct: bool        # distances from differences (see distances)
     spherical: bool     # centroids kept at the samples' length (cosine)
     running_min: bool   # the assignment as a running minimum (distances)
+    product_min: bool   # the product's argmin as a running minimum (idem)
     n_clusters: int
     n_features: int
 
@@ -124,7 +126,8 @@ def _assign(data, flat, centroids, options):
     if options.running_min:
         return running_minimum(flat, centroids, options.n_clusters,
                                options.n_features)
-    return assign_chunks(data.chunks, centroids, options.direct)
+    return assign_chunks(data.chunks, centroids, options.direct,
+                         options.product_min)
 
 
 def _lloyd_step(data, flat, centroids, radius, options):

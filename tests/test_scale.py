@@ -126,6 +126,28 @@ def test_running_minimum_equals_brute_force_lowest_index_on_ties(
     assert (squared == squared.min(axis=1, keepdims=True)).sum(1).max() > 1
 
 
+@pytest.mark.parametrize("n_features, n_clusters", [(5, 3), (16, 64),
+                                                    (8, 256)])
+def test_products_running_minimum_equals_brute_force_lowest_index_on_ties(
+        n_features, n_clusters):
+    # Many features: the (k, m) product's rows through the running minimum
+    # under XLA, as Lloyd's loop runs it; small integers again, so every
+    # product is exact and ties are exact.
+    rng = np.random.default_rng(n_clusters)
+    samples = rng.integers(-3, 4, (5000, n_features)).astype(np.float32)
+    centroids = rng.integers(-3, 4, (n_clusters, n_features)).astype(
+        np.float32)
+    assert kmeans_tf.distances.product_running_min_form(
+        n_features, n_clusters, True)
+    nearest = tf.function(kmeans_tf.distances.nearest, jit_compile=True)
+    labels = nearest(tf.constant(samples), tf.constant(centroids),
+                     False, True).numpy()
+    squared = ((samples[:, None, :].astype(np.float64)
+                - centroids[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, squared.argmin(axis=1))
+    assert (squared == squared.min(axis=1, keepdims=True)).sum(1).max() > 1
+
+
 def test_large_data_with_few_features_takes_the_running_minimum():
     # 300,000 x 2 is XLA-sized: one chunk, the running minimum; labels as
     # NumPy's brute force, the inertia exact.
