@@ -109,7 +109,7 @@ def run(data, centroids, max_iter, threshold, progress=None,
                        tf.reduce_max(tf.norm(flat, axis=1)),
                        data.n * flat.shape[1] >= XLA_MIN_VALUES)
     labels, upper, lower = _assign_all(samples, centroids)
-    totals = _totals_xla(flat, samples.weights, labels, centroids.shape[0])
+    totals = _all_totals(samples, labels, centroids.shape[0])
     n_changed = tf.constant(data.n)          # every label is new
     give_up = GIVE_UP if fall_back else np.iinfo(np.int32).max
     streak = tf.constant(0)        # whole reassignments in a row, so far
@@ -267,7 +267,26 @@ def _totals(x, weights, labels, n_clusters):
     return cluster_sums(columns, labels, n_clusters)[0]
 
 
-_totals_xla = tf.function(_totals, jit_compile=True)
+def _lloyd_totals(x, weights, labels, n_clusters):
+    """`_totals` of every row of x from Lloyd's own sums and counts
+    (`stats.cluster_sums`, in the samples' dtype), made float64: under
+    XLA, 3 ms at 200,000 x 64 against 19 for a float64 scatter."""
+    sums, counts = cluster_sums(x, labels, n_clusters, weights)
+    members = counts if weights is None else tf.math.unsorted_segment_sum(
+        tf.cast(weights > 0, tf.int32), labels, n_clusters)
+    return tf.concat([tf.cast(sums, tf.float64),
+                      tf.cast(counts, tf.float64)[:, tf.newaxis],
+                      tf.cast(members, tf.float64)[:, tf.newaxis]], axis=1)
+
+
+_lloyd_totals_xla = tf.function(_lloyd_totals, jit_compile=True)
+
+
+def _all_totals(samples, labels, n_clusters):
+    """The totals after every sample was assigned again: Lloyd's sums
+    (`_lloyd_totals`), compiled by XLA for large data."""
+    return (_lloyd_totals_xla if samples.xla else _lloyd_totals)(
+        samples.flat, samples.weights, labels, n_clusters)
 _cluster_sums_xla = tf.function(cluster_sums, jit_compile=True)
 
 
@@ -299,7 +318,7 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
         sums, counts = _sums_and_counts(totals, samples.weights is not None)
         inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
         settled = n_changed == 0
-        shapes = [values.shape for values in (labels, upper, lower)]
+        shapes = [values.shape for values in (labels, upper, lower, totals)]
         new, labels, upper, lower, totals, n_changed, whole = tf.cond(
             tf.reduce_any(counts == 0),
             lambda: _relocate(samples, centroids, labels),
@@ -307,8 +326,9 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
                           counts, totals))
         # Kept as they came in, however loosely the centroids' shape was
         # traced (reduce_retracing), as tf.while_loop requires.
-        labels, upper, lower = (tf.ensure_shape(values, shape) for values,
-                                shape in zip((labels, upper, lower), shapes))
+        labels, upper, lower, totals = (
+            tf.ensure_shape(values, shape) for values, shape in
+            zip((labels, upper, lower, totals), shapes))
         shift = tf.reduce_sum((new - centroids) ** 2)
         # Settled when the assignment to `centroids` changed no label, as
         # in Lloyd's loop (not the assignment to `new`, just made).
@@ -334,12 +354,19 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     old_labels = labels
     labels, upper, lower, moved, whole = _reassign(
         samples, labels, upper, lower, centroids, new)
-    x = tf.gather(samples.flat, moved)
-    w = None if samples.weights is None else tf.gather(samples.weights,
-                                                       moved)
     k = tf.shape(centroids)[0]
-    totals += (_totals(x, w, tf.gather(labels, moved), k)
-               - _totals(x, w, tf.gather(old_labels, moved), k))
+
+    def update():
+        x = tf.gather(samples.flat, moved)
+        w = None if samples.weights is None else tf.gather(samples.weights,
+                                                           moved)
+        return totals + (_totals(x, w, tf.gather(labels, moved), k)
+                         - _totals(x, w, tf.gather(old_labels, moved), k))
+
+    # After a whole reassignment many labels changed: Lloyd's sums, made
+    # afresh, are then cheaper than gathering the changed samples (at
+    # 200,000 x 64, 3 ms against up to 70).
+    totals = tf.cond(whole, lambda: _all_totals(samples, labels, k), update)
     return new, labels, upper, lower, totals, tf.shape(moved)[0], whole
 
 
@@ -357,7 +384,7 @@ def _relocate(samples, centroids, labels):
     new_labels, upper, lower, changed = _changed(
         labels, *_assign_all(samples, new))
     return (new, new_labels, upper, lower,
-            _totals(flat, weights, new_labels, tf.shape(centroids)[0]),
+            _all_totals(samples, new_labels, tf.shape(centroids)[0]),
             tf.size(changed), tf.constant(False))  # not for want of bounds
 
 
