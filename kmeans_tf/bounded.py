@@ -16,7 +16,8 @@ assigned again instead.
 
 The update is incremental too: the per-cluster sums and counts are kept
 in float64, and only the samples that changed cluster are subtracted from
-their old cluster and added to their new one. The iterations run in a
+their old cluster and added to their new one (after a whole reassignment
+they are Lloyd's own sums, made afresh). The iterations run in a
 `tf.while_loop` in a plain graph (in bursts, with a progress callback),
 since which samples get distances changes from step to step, a shape XLA
 cannot compile; the parts of fixed shape (moving every bound, assigning a
@@ -25,7 +26,7 @@ block) are compiled by XLA inside it.
 The result is Lloyd's: a sample is skipped only when its own centroid
 beats every other by more than the distances' rounding (`_margin`), so
 wherever Lloyd's rounded comparison could go either way, the sample is
-assigned again, by the same formula. The sums, added in float64 rather
+assigned again, by the same formula. The sums, updated in float64 rather
 than the samples' dtype, are a little more exact than Lloyd's: on float32
 data a near-tie may go the other way (99 labels of 200,000 at 200,000 x
 64, k=64), and a run that hinges on one (duplicate samples, more clusters
@@ -34,6 +35,11 @@ than distinct values) may take another path. Where Lloyd's sums are exact
 many orders of magnitude (1e15 and 1) lose digits when a heavy sample
 leaves a cluster. Everything here assumes checked input, centred and
 scaled (see `distances.centred_chunks`).
+
+algorithm="auto" (`run` with fall_back) starts with Lloyd's loop, and
+takes the bounds only once a probe shows that they would prove most
+samples' clusters: on data with no clusters they never would, and the run
+stays Lloyd's.
 """
 from typing import NamedTuple
 
@@ -55,16 +61,25 @@ GROUP_SIZE = 8
 # When more than this share of the samples is in doubt, all are assigned
 # again, by blocks under XLA: cheaper than gathering most of them.
 MOST = 0.5
-# With fall_back, after this many such iterations in a row the bounds are
-# judged useless (data with no clusters) and Lloyd's loop takes over;
-# iterations before WARM_UP do not count, since from any start the first
-# moves are large and most samples are in doubt anyway.
+# "auto" runs Lloyd's loop for its first WARM_UP iterations (from any start
+# the first moves are large and most samples are in doubt), then every
+# PROBE_EVERY iterations probes whether the bounds would pay (`_probe`):
+# PROBE_ROWS samples, evenly spaced, get bounds for the centroids before
+# the last move, the bounds move with it, and when at most MOST of those
+# samples are left in doubt, the rest of the run takes the bounds.
+WARM_UP = 1
+PROBE_EVERY = 5
+PROBE_ROWS = 8192
+# If the bounds then fail after all, GIVE_UP iterations in a row with most
+# samples in doubt, Lloyd's loop takes over again.
 GIVE_UP = 3
-WARM_UP = 3
 # "auto" takes the bounds when an iteration of Lloyd's would take at least
-# this many multiply-adds (n_samples * n_features * n_clusters): below, an
-# iteration is so quick that the bounds' bookkeeping costs more.
+# BOUNDS_MIN_PRODUCTS multiply-adds (n_samples * n_features * n_clusters),
+# and at least BOUNDS_MIN_PER_SAMPLE for each sample (n_features *
+# n_clusters): below, Lloyd's iteration is so quick that the bounds'
+# bookkeeping, which is per sample too, costs more.
 BOUNDS_MIN_PRODUCTS = 50_000_000
+BOUNDS_MIN_PER_SAMPLE = 2048
 # The stop code of a run handed over to Lloyd's loop.
 HANDOVER = -1
 
@@ -72,15 +87,17 @@ HANDOVER = -1
 def worth_it(n_samples, n_features, n_clusters):
     """Whether algorithm="auto" takes the bounds: for distances by matrix
     product (more than DIRECT_MAX_FEATURES features) when an iteration is
-    at least BOUNDS_MIN_PRODUCTS multiply-adds. Measured on 2 cores, to
-    convergence on overlapping blobs from a k-means++ start: 200,000 x 64,
-    k=64 in 490 ms against 1,930 for Lloyd; 100,000 x 16, k=256 in 280
-    against 900; 50,000 x 16, k=64 (51 M) in 401 against 489; but 100,000
-    x 8, k=20 (16 M) in 413 against 212. On data with no clusters, where
-    the bounds prove little, "auto" hands the run to Lloyd's loop
-    (`fall_back`). With few features Lloyd's running minimum is faster
-    than any bound."""
+    at least BOUNDS_MIN_PRODUCTS multiply-adds, and BOUNDS_MIN_PER_SAMPLE
+    for each sample. Measured on 2 cores, to convergence on overlapping
+    blobs from a k-means++ start, "auto" with bounds against Lloyd:
+    200,000 x 32, k=64 (2,048 a sample): 372 ms against 806; 100,000 x 16,
+    k=256: 311 against 502; 200,000 x 64, k=32: 459 against 1,430; but
+    200,000 x 16, k=50 (800 a sample): 490 against 331, and 50,000 x 16,
+    k=64: 178 against 67. On data with no clusters, where the bounds prove
+    little, "auto" keeps to Lloyd's loop (see WARM_UP). With few features
+    Lloyd's running minimum is faster than any bound."""
     return (not direct_form(n_features)
+            and n_features * n_clusters >= BOUNDS_MIN_PER_SAMPLE
             and n_samples * n_features * n_clusters >= BOUNDS_MIN_PRODUCTS)
 
 
@@ -97,10 +114,77 @@ def run(data, centroids, max_iter, threshold, progress=None,
         fall_back=False):
     """Lloyd's iterations with bounds; the same tuple as `lloyd.run`.
 
-    With `fall_back`, when GIVE_UP iterations in a row had most samples in
-    doubt, the rest of the run is Lloyd's loop (`lloyd.run`), from the same
-    state, so the result and the iterations are the same.
+    With `fall_back` (algorithm="auto"), Lloyd's loop runs until the bounds
+    would pay, and takes over again if they fail (see WARM_UP), so the
+    result and the iterations are the same.
     """
+    if fall_back:
+        return _auto(data, centroids, max_iter, threshold, progress)
+    return _run(data, centroids, max_iter, threshold, progress)
+
+
+def _auto(data, centroids, max_iter, threshold, progress):
+    """Lloyd's iterations, then the bounds once `_probe` says they would
+    prove most samples' clusters; the same tuple as `lloyd.run`."""
+    rows = _probe_rows(data)
+    xla = data.n * rows.shape[1] >= XLA_MIN_VALUES
+    done, labels, histories = 0, None, [np.zeros((2, 0))]
+    until = min(WARM_UP, max_iter)
+    while True:
+        centroids, before, labels, n_iter, stop, history = lloyd.iterate(
+            data, centroids, until - done, threshold,
+            lloyd.with_offset(progress, done, max_iter),
+            previous_labels=None if labels is None else labels[:data.n])
+        done += n_iter
+        histories.append(history)
+        if stop != 0 or done == max_iter:
+            history = np.concatenate(histories, axis=1)
+            return (*lloyd.finish(data, centroids), done, stop, history[0],
+                    history[1])
+        if _probe(rows, before, centroids, xla) <= MOST:
+            break
+        until = min(done + PROBE_EVERY, max_iter)
+    *rest, n_iter, stop, inertias, shifts = _run(
+        data, centroids, max_iter - done, threshold,
+        lloyd.with_offset(progress, done, max_iter),
+        previous_labels=labels[:data.n], give_up=GIVE_UP)
+    history = np.concatenate(histories, axis=1)
+    return (*rest, done + n_iter, stop,
+            np.concatenate([history[0], inertias]),
+            np.concatenate([history[1], shifts]))
+
+
+def _probe_rows(data):
+    """PROBE_ROWS samples, evenly spaced (all of them if fewer)."""
+    flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
+    return flat[::max(1, data.n // PROBE_ROWS)][:PROBE_ROWS]
+
+
+def _probe(rows, old, new, xla):
+    """The share of `rows` whose bounds for the centroids `old`, moved to
+    `new`, leave them in doubt: what the bounds would save now. One
+    compiled call for large data."""
+    return float((_probe_xla if xla else _probe_share)(rows, old, new))
+
+
+def _probe_share(rows, old, new):
+    """See `_probe`."""
+    longest = tf.reduce_max(tf.norm(rows, axis=1))
+    labels, upper, lower = _two_nearest(rows, old, _margin(longest, old))
+    *_, loose = _moved_bounds.python_function(
+        labels, upper, lower, old, new, _margin(longest, new))
+    return tf.reduce_mean(tf.cast(loose, tf.float32))
+
+
+_probe_xla = tf.function(_probe_share, jit_compile=True)
+
+
+def _run(data, centroids, max_iter, threshold, progress=None,
+         previous_labels=None, give_up=None):
+    """The bounded iterations from `centroids`; `previous_labels` (n,)
+    the assignment before them, if any. With `give_up`, after that many
+    iterations in a row with most samples in doubt, the rest of the run is
+    Lloyd's loop (`lloyd.run`), from the same state."""
     flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
     blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
                         (-1, BLOCK_ROWS, flat.shape[1]))
@@ -110,8 +194,9 @@ def run(data, centroids, max_iter, threshold, progress=None,
                        data.n * flat.shape[1] >= XLA_MIN_VALUES)
     labels, upper, lower = _assign_all(samples, centroids)
     totals = _all_totals(samples, labels, centroids.shape[0])
-    n_changed = tf.constant(data.n)          # every label is new
-    give_up = GIVE_UP if fall_back else np.iinfo(np.int32).max
+    n_changed = (tf.constant(data.n) if previous_labels is None else
+                 tf.math.count_nonzero(labels != previous_labels, dtype=tf.int32))
+    give_up = give_up or np.iinfo(np.int32).max
     streak = tf.constant(0)        # whole reassignments in a row, so far
 
     def burst(i, until):
@@ -145,14 +230,9 @@ def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
     the assignment before, which changed n_changed of them."""
     # Equal to themselves when nothing changed, else unlike any label.
     previous = labels if int(n_changed) == 0 else -tf.ones_like(labels)
-    if progress is not None:
-        report = progress
-
-        def progress(done, _, *values):
-            report(n_iter + done, max_iter, *values)
-
     *rest, more, stop, inertias, shifts = lloyd.run(
-        data, centroids, max_iter - n_iter, threshold, progress,
+        data, centroids, max_iter - n_iter, threshold,
+        lloyd.with_offset(progress, n_iter, max_iter),
         previous_labels=previous)
     return (*rest, n_iter + more, stop,
             np.concatenate([history[0], inertias]),
@@ -337,7 +417,7 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
         return (i + 1, stop, history, new, labels, upper, lower, totals,
-                n_changed, tf.where(whole & (i >= WARM_UP), streak + 1, 0))
+                n_changed, tf.where(whole, streak + 1, 0))
 
     return tf.while_loop(not_done, iterate,
                          (i, tf.constant(0), history, centroids, labels,

@@ -44,13 +44,22 @@ DIRECT_MAX_FEATURES = 4
 # Below this many values (n_samples * n_features), compiling with XLA costs
 # more time than it saves.
 XLA_MIN_VALUES = 200_000
-# Up to this many clusters, the assignment under XLA is a running minimum
-# (see `first_lowest`), unrolled over the clusters. Measured (2 cores): few
-# features, 2M x 2, 80 ms an assignment at 256 clusters against 414 ms
-# chunked, but at 512 the unrolled loop compiles for 11 s and runs slower
-# than the chunked form; the product's rows at 100,000 x 16, k=256, 7 ms
-# against 27, after a compilation of 1.5 s.
+# Up to this many clusters, few features under XLA take the running minimum
+# (see `first_lowest`), unrolled over the clusters. Measured (2 cores, 2M x
+# 2): 80 ms an assignment at 256 clusters against 414 ms chunked, but at 512
+# the unrolled loop compiles for 11 s and runs slower than the chunked form.
 RUNNING_MIN_MAX_CLUSTERS = 256
+# Under XLA, up to this many clusters the matrix product's argmin is a
+# running minimum over its rows, and above, by groups of ARGMIN_GROUP
+# clusters (see `nearest`). Measured (2 cores), ms a Lloyd iteration:
+#                      running  groups  argmin
+# 200,000 x 64, k=64      15.7    16.6    19.8
+# 200,000 x 8, k=100      11.7    17.5    22.3
+# 200,000 x 16, k=128     18.5    16.1    28.7
+# 100,000 x 16, k=256     44.9    12.8    28.4
+# 50,000 x 32, k=1000        -    31.6    58.3
+PRODUCT_RUNNING_MIN_MAX_CLUSTERS = 100
+ARGMIN_GROUP = 8
 
 
 def power_of_two_scale(largest):
@@ -154,14 +163,6 @@ def running_min_form(n_features, n_clusters, xla):
             and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
 
 
-def product_running_min_form(n_features, n_clusters, xla):
-    """Whether the matrix product's argmin is a running minimum over its
-    rows (see `nearest`): many features, few enough clusters to unroll,
-    compiled with XLA."""
-    return (xla and not direct_form(n_features)
-            and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
-
-
 def running_minimum(x, centroids, n_clusters, n_features):
     """Nearest centroid (m,) int32 for each row of x (m, d), centred;
     n_clusters and n_features (small) are Python ints.
@@ -200,16 +201,16 @@ def first_lowest(candidates):
     return index
 
 
-def nearest(x, centroids, direct, running=False):
+def nearest(x, centroids, direct, compiled=False):
     """Index of the nearest centroid for each row of a chunk x (m, d): (m,).
 
-    `direct` (a Python bool, see direct_form) picks the formula; with
-    `running` (for the product, under XLA, see product_running_min_form)
-    the product is made cluster-major, (k, m), and its rows go through
-    `first_lowest`: each row is contiguous, so the running minimum runs
-    across many samples at once. An argmin along the rows of the (m, k)
-    product does not vectorise: at 200,000 x 64, k=64, 16 ms an
-    assignment against 9; at 100,000 x 16, k=256, 27 against 7.
+    `direct` (a Python bool, see direct_form) picks the formula. For the
+    product, `compiled` (under XLA) picks a faster argmin than the paired
+    (value, index) reduction XLA makes of tf.argmin, which does not
+    vectorise: for at most PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, the
+    product is made cluster-major, (k, m), and its rows (each contiguous)
+    go through `first_lowest`, across many samples at once; for more,
+    `lowest_by_groups`. Both give argmin's lowest index on ties.
     """
     if direct:
         # Samples along the last axis: the argmin over clusters (axis 0)
@@ -220,26 +221,46 @@ def nearest(x, centroids, direct, running=False):
             axis=1)                                               # (k, m)
         return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
     centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
-    if running:
+    n_clusters = centroids.shape[0]
+    if compiled and n_clusters <= PRODUCT_RUNNING_MIN_MAX_CLUSTERS:
         partial = (centroid_sq[:, tf.newaxis]
                    - 2 * tf.matmul(centroids, x, transpose_b=True))  # (k, m)
-        return first_lowest(partial[j] for j in range(centroids.shape[0]))
+        return first_lowest(partial[j] for j in range(n_clusters))
     partial = centroid_sq - 2 * tf.matmul(x, centroids,
                                           transpose_b=True)       # (m, k)
+    if compiled:
+        return lowest_by_groups(partial)
     return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
+
+
+def lowest_by_groups(values):
+    """argmin along the rows of values (m, k), lowest index on ties, by
+    groups of ARGMIN_GROUP columns: each group's minimum (a plain
+    reduction), the first group with the lowest, then the first index in
+    it with that value. Under XLA about twice as fast as tf.argmin at
+    k=256 (see PRODUCT_RUNNING_MIN_MAX_CLUSTERS)."""
+    m, k = tf.shape(values)[0], tf.shape(values)[1]
+    grouped = tf.reshape(
+        tf.pad(values, [[0, 0], [0, -k % ARGMIN_GROUP]],
+               constant_values=np.inf), (m, -1, ARGMIN_GROUP))
+    group = tf.argmin(tf.reduce_min(grouped, axis=2), axis=1,
+                      output_type=tf.int32)                       # (m,)
+    inside = tf.gather(grouped, group, batch_dims=1)      # (m, group)
+    return group * ARGMIN_GROUP + tf.argmin(inside, axis=1,
+                                            output_type=tf.int32)
 
 
 _running_minimum_xla = tf.function(running_minimum, jit_compile=True)
 
 
-def assign_chunks(chunks, centroids, direct, running=False):
+def assign_chunks(chunks, centroids, direct, compiled=False):
     """Nearest centroid for every row of chunks: (n_chunks * chunk_size,).
 
     chunks: (n_chunks, chunk_size, d); centroids: (k, d); `direct` and
-    `running` as for `nearest`. `tf.map_fn` runs one chunk at a time, so
+    `compiled` as for `nearest`. `tf.map_fn` runs one chunk at a time, so
     only one chunk's distances exist at once.
     """
-    labels = tf.map_fn(lambda x: nearest(x, centroids, direct, running),
+    labels = tf.map_fn(lambda x: nearest(x, centroids, direct, compiled),
                        chunks, fn_output_signature=tf.int32)
     return tf.reshape(labels, [-1])
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
-                        product_running_min_form, running_min_form,
-                        running_minimum, squared_distances)
+                        running_min_form, running_minimum,
+                        squared_distances)
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     on_sphere, relocate_empty)
 
@@ -54,13 +54,25 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     tuple (centroids (k, d), labels (n,), inertia, n_iter, stop code,
     inertia history (n_iter,), shift history (n_iter,)), NumPy values.
     """
-    xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
+    centroids, _, _, n_iter, stop, history = iterate(
+        data, centroids, max_iter, threshold, progress, radius,
+        previous_labels)
+    return (*finish(data, centroids, radius), n_iter, stop, history[0],
+            history[1])
+
+
+def iterate(data, centroids, max_iter, threshold, progress=None,
+            radius=None, previous_labels=None):
+    """`run`'s iterations without its final assignment, for a run that
+    goes on in another way (see `bounded`).
+
+    Returns the centroids (k, d), those before the last iteration and its
+    labels (the assignment to those before; padded to the chunks' rows),
+    tensors, then n_iter, the stop code and the history (2, n_iter), NumPy.
+    """
+    xla, options = _options(data, centroids, radius)
+    loop, _ = _compiled(xla, options)
     dtype = data.chunks.dtype
-    k, d = centroids.shape
-    options = _Options(direct_form(d), radius is not None,
-                       running_min_form(d, k, xla),
-                       product_running_min_form(d, k, xla), k, d)
-    loop, final = _compiled(xla, options)
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
     labels = -tf.ones((padded,), tf.int32) if previous_labels is None else \
@@ -71,18 +83,45 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
 
+    before = centroids
+
     def burst(i, until):
-        nonlocal centroids, labels
-        next_i, centroids, labels, stop, history = loop(
+        nonlocal centroids, before, labels
+        next_i, centroids, before, labels, stop, history = loop(
             data, centroids, labels, tf.constant(i), tf.constant(until),
             threshold, block, radius, options)
         return int(next_i), int(stop), history
 
-    i, stop, history = bursts(burst, max_iter, progress)
-    labels, inertia = final(data, centroids, options)
-    n = int(data.n)
-    return (centroids.numpy(), labels[:n].numpy(), float(inertia), i, stop,
-            history[0], history[1])
+    n_iter, stop, history = bursts(burst, max_iter, progress)
+    return centroids, before, labels, n_iter, stop, history
+
+
+def finish(data, centroids, radius=None):
+    """The labels (n,) of `centroids` and their inertia, NumPy values."""
+    xla, options = _options(data, centroids, radius)
+    _, final = _compiled(xla, options)
+    labels, inertia = final(data._replace(n=tf.constant(data.n)), centroids,
+                            options)
+    return centroids.numpy(), labels[:data.n].numpy(), float(inertia)
+
+
+def with_offset(progress, done, max_iter):
+    """A progress callback for the part of a run that starts after `done`
+    of its max_iter iterations: it reports the whole run's counts."""
+    if progress is None:
+        return None
+
+    def report(n_iter, _, *values):
+        progress(done + n_iter, max_iter, *values)
+    return report
+
+
+def _options(data, centroids, radius):
+    """Whether the loop compiles with XLA, and its `_Options`."""
+    xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
+    k, d = centroids.shape
+    return xla, _Options(direct_form(d), radius is not None,
+                         running_min_form(d, k, xla), xla, k, d)
 
 
 def bursts(burst, max_iter, progress=None):
@@ -116,7 +155,7 @@ class _Options(NamedTuple):
     direct: bool        # distances from differences (see distances)
     spherical: bool     # centroids kept at the samples' length (cosine)
     running_min: bool   # the assignment as a running minimum (distances)
-    product_min: bool   # the product's argmin as a running minimum (idem)
+    compiled: bool      # under XLA (it picks the argmin, see distances)
     n_clusters: int
     n_features: int
 
@@ -126,8 +165,12 @@ def _assign(data, flat, centroids, options):
     if options.running_min:
         return running_minimum(flat, centroids, options.n_clusters,
                                options.n_features)
+    # The number of clusters fixed in the trace, which may have loosened
+    # it (reduce_retracing): the running minimum is unrolled over them.
+    centroids = tf.ensure_shape(centroids, (options.n_clusters,
+                                            options.n_features))
     return assign_chunks(data.chunks, centroids, options.direct,
-                         options.product_min)
+                         options.compiled)
 
 
 def _lloyd_step(data, flat, centroids, radius, options):
@@ -160,16 +203,17 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
 
     `labels` are the previous iteration's (-1 before the first). `history`,
     of shape (2, at least until - i), gets each iteration's inertia and
-    shift, iteration i in column 0. Returns the next i, the centroids and
-    labels, the stop code (see stop_code) and the history.
+    shift, iteration i in column 0. Returns the next i, the centroids, the
+    centroids before the last iteration, the labels, the stop code (see
+    stop_code) and the history.
     """
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))  # view
     first = i
 
-    def not_done(i, centroids, labels, stop, history):
+    def not_done(i, centroids, before, labels, stop, history):
         return tf.logical_and(i < until, stop == 0)
 
-    def iterate(i, centroids, old_labels, stop, history):
+    def iterate(i, centroids, before, old_labels, stop, history):
         labels, inertia, new_centroids = _lloyd_step(data, flat, centroids,
                                                      radius, options)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
@@ -178,10 +222,10 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
-        return i + 1, new_centroids, labels, stop, history
+        return i + 1, new_centroids, centroids, labels, stop, history
 
-    return tf.while_loop(not_done, iterate,
-                         (i, centroids, labels, tf.constant(0), history))
+    return tf.while_loop(not_done, iterate, (i, centroids, centroids, labels,
+                                             tf.constant(0), history))
 
 
 def _final_assignment(data, centroids, options):

@@ -87,24 +87,63 @@ def test_bounded_on_compiled_data_matches_scikit_learn():
     assert seen and seen[-1][0] == auto.n_iter
 
 
+def spy(monkeypatch, module, name):
+    """Replace module.name by a wrapper that records each call's keyword
+    arguments in the list it returns, then calls the original."""
+    calls, original = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args, **kwargs:
+                        calls.append(kwargs) or original(*args, **kwargs))
+    return calls
+
+
+def take_bounds_at_any_size(monkeypatch):
+    """"auto"'s size rule is for speed; the tests' data are small."""
+    monkeypatch.setattr(kmeans_tf.bounded, "BOUNDS_MIN_PRODUCTS", 0)
+    monkeypatch.setattr(kmeans_tf.bounded, "BOUNDS_MIN_PER_SAMPLE", 0)
+
+
+def test_auto_takes_the_bounds_on_clustered_data_with_lloyds_result(
+        monkeypatch):
+    # Lloyd's loop first; once the probe shows most samples proven, the
+    # bounds, from the same state: the result is Lloyd's all the same.
+    samples = overlapping(20000, 16, 24, 4, 11).astype(np.float32)
+    start = samples[np.random.default_rng(12).choice(len(samples), 24,
+                                                     replace=False)]
+    take_bounds_at_any_size(monkeypatch)
+    bounded_runs = spy(monkeypatch, kmeans_tf.bounded, "_run")
+    seen = []
+    auto = kmeans_tf.kmeans(samples, 24, init=start, tol=0,
+                            progress=lambda *values: seen.append(values))
+    assert len(bounded_runs) == 1
+    assert bounded_runs[0]["previous_labels"] is not None
+    reference = KMeans(24, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    assert auto.n_iter == reference.n_iter_ and auto.converged
+    assert (auto.labels == reference.labels_).mean() > 0.999
+    np.testing.assert_allclose(auto.centroids, reference.cluster_centers_,
+                               atol=1e-4)
+    assert auto.inertia == pytest.approx(reference.inertia_, rel=1e-5)
+    assert len(auto.inertia_history) == auto.n_iter
+    assert [n_iter for n_iter, *_ in seen] == sorted(
+        n_iter for n_iter, *_ in seen) and seen[-1][0] == auto.n_iter
+
+
 @pytest.mark.filterwarnings("ignore::kmeans_tf.ConvergenceWarning")
-def test_auto_hands_over_to_lloyd_on_data_without_clusters(monkeypatch):
-    # Normal samples have no clusters: the bounds prove almost nothing, so
-    # after a few iterations "auto" continues with Lloyd's loop, from the
-    # same state, with the same stop rule.
+def test_auto_hands_back_to_lloyd_where_the_bounds_fail(monkeypatch):
+    # Normal samples have no clusters: the bounds prove almost nothing.
+    # Made to take them at once (the probe overruled), "auto" gives the run
+    # back to Lloyd's loop after a few iterations, from the same state,
+    # with the same stop rule.
     samples = np.random.default_rng(9).standard_normal(
         (20000, 32)).astype(np.float32)
     start = samples[:16]
-    # "auto" takes the bounds at this size too (its rule is for speed).
-    monkeypatch.setattr(kmeans_tf.bounded, "BOUNDS_MIN_PRODUCTS", 0)
-    calls = []
-    original = kmeans_tf.lloyd.run
-    monkeypatch.setattr(kmeans_tf.lloyd, "run", lambda *args, **kwargs:
-                        calls.append(kwargs) or original(*args, **kwargs))
+    take_bounds_at_any_size(monkeypatch)
+    monkeypatch.setattr(kmeans_tf.bounded, "_probe", lambda *args: 0.0)
+    lloyd_runs = spy(monkeypatch, kmeans_tf.lloyd, "run")
     seen = []
     auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0, max_iter=30,
                             progress=lambda *values: seen.append(values))
-    assert calls and calls[0]["previous_labels"] is not None
+    assert lloyd_runs and lloyd_runs[0]["previous_labels"] is not None
     reference = KMeans(16, init=start, n_init=1, tol=0, max_iter=30,
                        algorithm="lloyd").fit(samples)
     assert auto.n_iter == reference.n_iter_ == 30
@@ -113,6 +152,23 @@ def test_auto_hands_over_to_lloyd_on_data_without_clusters(monkeypatch):
     assert len(auto.inertia_history) == 30
     assert [n_iter for n_iter, *_ in seen] == sorted(
         n_iter for n_iter, *_ in seen) and seen[-1][0] == 30
+
+
+@pytest.mark.filterwarnings("ignore::kmeans_tf.ConvergenceWarning")
+def test_auto_probe_keeps_lloyd_on_data_without_clusters(monkeypatch):
+    # On the same normal samples the probe itself finds most samples in
+    # doubt early on, so the first iterations stay Lloyd's.
+    samples = np.random.default_rng(9).standard_normal(
+        (20000, 32)).astype(np.float32)
+    take_bounds_at_any_size(monkeypatch)
+    bounded_runs = spy(monkeypatch, kmeans_tf.bounded, "_run")
+    auto = kmeans_tf.kmeans(samples, 16, init=samples[:16], tol=0,
+                            max_iter=6)
+    plain = kmeans_tf.kmeans(samples, 16, init=samples[:16], tol=0,
+                             max_iter=6, algorithm="lloyd")
+    assert not bounded_runs
+    np.testing.assert_array_equal(auto.labels, plain.labels)
+    np.testing.assert_array_equal(auto.centroids, plain.centroids)
 
 
 def test_bounded_for_one_k_after_another_equals_lloyd():

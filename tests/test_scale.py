@@ -127,18 +127,17 @@ def test_running_minimum_equals_brute_force_lowest_index_on_ties(
 
 
 @pytest.mark.parametrize("n_features, n_clusters", [(5, 3), (16, 64),
-                                                    (8, 256)])
-def test_products_running_minimum_equals_brute_force_lowest_index_on_ties(
+                                                    (8, 100), (8, 101),
+                                                    (6, 300)])
+def test_compiled_products_argmin_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
-    # Many features: the (k, m) product's rows through the running minimum
-    # under XLA, as Lloyd's loop runs it; small integers again, so every
-    # product is exact and ties are exact.
+    # Many features under XLA, as Lloyd's loop runs them: the running
+    # minimum over the product's rows up to 100 clusters, by groups above.
+    # Small integers again, so every product is exact and ties are exact.
     rng = np.random.default_rng(n_clusters)
     samples = rng.integers(-3, 4, (5000, n_features)).astype(np.float32)
     centroids = rng.integers(-3, 4, (n_clusters, n_features)).astype(
         np.float32)
-    assert kmeans_tf.distances.product_running_min_form(
-        n_features, n_clusters, True)
     nearest = tf.function(kmeans_tf.distances.nearest, jit_compile=True)
     labels = nearest(tf.constant(samples), tf.constant(centroids),
                      False, True).numpy()
