@@ -61,15 +61,17 @@ GROUP_SIZE = 8
 # When more than this share of the samples is in doubt, all are assigned
 # again, by blocks under XLA: cheaper than gathering most of them.
 MOST = 0.5
-# "auto" runs Lloyd's loop for its first WARM_UP iterations (from any start
-# the first moves are large and most samples are in doubt), then every
-# PROBE_EVERY iterations probes whether the bounds would pay (`_probe`):
-# PROBE_ROWS samples, evenly spaced, get bounds for the centroids before
-# the last move, the bounds move with it, and when at most MOST of those
-# samples are left in doubt, the rest of the run takes the bounds.
-WARM_UP = 1
-PROBE_EVERY = 5
-PROBE_ROWS = 8192
+# "auto" runs Lloyd's loop, and after each iteration probes whether the
+# bounds would pay (`_bounds_would_pay`): PROBE_ROWS samples, evenly
+# spaced, get bounds for the centroids before the iteration's move, the
+# bounds move with it, and once at most SWITCH of those samples are left
+# in doubt, the rest of the run takes the bounds: below MOST, since the
+# switch costs a whole assignment with bounds, and with half the samples
+# in doubt an iteration with bounds costs about Lloyd's. (2,048 samples
+# measure that share to about 1%, for about 1% of an iteration's work at
+# 200,000 x 64, k=64.)
+PROBE_ROWS = 2048
+SWITCH = 0.25
 # If the bounds then fail after all, GIVE_UP iterations in a row with most
 # samples in doubt, Lloyd's loop takes over again.
 GIVE_UP = 3
@@ -94,7 +96,7 @@ def worth_it(n_samples, n_features, n_clusters):
     k=256: 311 against 502; 200,000 x 64, k=32: 459 against 1,430; but
     200,000 x 16, k=50 (800 a sample): 490 against 331, and 50,000 x 16,
     k=64: 178 against 67. On data with no clusters, where the bounds prove
-    little, "auto" keeps to Lloyd's loop (see WARM_UP). With few features
+    little, "auto" keeps to Lloyd's loop (see PROBE_ROWS). With few features
     Lloyd's running minimum is faster than any bound."""
     return (not direct_form(n_features)
             and n_features * n_clusters >= BOUNDS_MIN_PER_SAMPLE
@@ -115,7 +117,7 @@ def run(data, centroids, max_iter, threshold, progress=None,
     """Lloyd's iterations with bounds; the same tuple as `lloyd.run`.
 
     With `fall_back` (algorithm="auto"), Lloyd's loop runs until the bounds
-    would pay, and takes over again if they fail (see WARM_UP), so the
+    would pay, and takes over again if they fail (see PROBE_ROWS), so the
     result and the iterations are the same.
     """
     if fall_back:
@@ -124,32 +126,19 @@ def run(data, centroids, max_iter, threshold, progress=None,
 
 
 def _auto(data, centroids, max_iter, threshold, progress):
-    """Lloyd's iterations, then the bounds once `_probe` says they would
-    prove most samples' clusters; the same tuple as `lloyd.run`."""
-    rows = _probe_rows(data)
-    xla = data.n * rows.shape[1] >= XLA_MIN_VALUES
-    done, labels, histories = 0, None, [np.zeros((2, 0))]
-    until = min(WARM_UP, max_iter)
-    while True:
-        centroids, before, labels, n_iter, stop, history = lloyd.iterate(
-            data, centroids, until - done, threshold,
-            lloyd.with_offset(progress, done, max_iter),
-            previous_labels=None if labels is None else labels[:data.n])
-        done += n_iter
-        histories.append(history)
-        if stop != 0 or done == max_iter:
-            history = np.concatenate(histories, axis=1)
-            return (*lloyd.finish(data, centroids), done, stop, history[0],
-                    history[1])
-        if _probe(rows, before, centroids, xla) <= MOST:
-            break
-        until = min(done + PROBE_EVERY, max_iter)
-    *rest, n_iter, stop, inertias, shifts = _run(
-        data, centroids, max_iter - done, threshold,
-        lloyd.with_offset(progress, done, max_iter),
+    """Lloyd's iterations, then the bounds once they would prove most
+    samples' clusters; the same tuple as `lloyd.run`."""
+    centroids, _, labels, n_iter, stop, history = lloyd.iterate(
+        data, centroids, max_iter, threshold, progress,
+        probe=_bounds_would_pay, probe_rows=_probe_rows(data))
+    if stop != lloyd.PROBED:
+        return (*lloyd.finish(data, centroids), n_iter, stop, history[0],
+                history[1])
+    *rest, more, stop, inertias, shifts = _run(
+        data, centroids, max_iter - n_iter, threshold,
+        lloyd.with_offset(progress, n_iter, max_iter),
         previous_labels=labels[:data.n], give_up=GIVE_UP)
-    history = np.concatenate(histories, axis=1)
-    return (*rest, done + n_iter, stop,
+    return (*rest, n_iter + more, stop,
             np.concatenate([history[0], inertias]),
             np.concatenate([history[1], shifts]))
 
@@ -160,23 +149,14 @@ def _probe_rows(data):
     return flat[::max(1, data.n // PROBE_ROWS)][:PROBE_ROWS]
 
 
-def _probe(rows, old, new, xla):
-    """The share of `rows` whose bounds for the centroids `old`, moved to
-    `new`, leave them in doubt: what the bounds would save now. One
-    compiled call for large data."""
-    return float((_probe_xla if xla else _probe_share)(rows, old, new))
-
-
-def _probe_share(rows, old, new):
-    """See `_probe`."""
+def _bounds_would_pay(rows, old, new):
+    """Whether at most SWITCH of `rows` are left in doubt by their bounds
+    for the centroids `old` moved to `new`: in Lloyd's loop, its graph."""
     longest = tf.reduce_max(tf.norm(rows, axis=1))
     labels, upper, lower = _two_nearest(rows, old, _margin(longest, old))
     *_, loose = _moved_bounds.python_function(
         labels, upper, lower, old, new, _margin(longest, new))
-    return tf.reduce_mean(tf.cast(loose, tf.float32))
-
-
-_probe_xla = tf.function(_probe_share, jit_compile=True)
+    return tf.reduce_mean(tf.cast(loose, tf.float32)) <= SWITCH
 
 
 def _run(data, centroids, max_iter, threshold, progress=None,

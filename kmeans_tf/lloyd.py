@@ -23,6 +23,9 @@ from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
 # Why a run stopped, by its stop code; 0 means it is still running.
 STOP_REASONS = ("reached max_iter", "no label changed",
                 "centroids moved less than tol")
+# The stop code of a loop whose probe (see `iterate`) found that another
+# algorithm would now do better; never a run's own.
+PROBED = len(STOP_REASONS)
 # With a progress callback, `run` reports after bursts of about this long.
 PROGRESS_SECONDS = 0.5
 # Iterations per compiled call at most: the call's history holds this many,
@@ -62,15 +65,19 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
 
 
 def iterate(data, centroids, max_iter, threshold, progress=None,
-            radius=None, previous_labels=None):
+            radius=None, previous_labels=None, probe=None, probe_rows=None):
     """`run`'s iterations without its final assignment, for a run that
     goes on in another way (see `bounded`).
+
+    With `probe`, a function (hashable: one compilation each), the loop
+    calls probe(probe_rows, centroids, new centroids) after each
+    iteration, and stops with the code PROBED as soon as it returns True.
 
     Returns the centroids (k, d), those before the last iteration and its
     labels (the assignment to those before; padded to the chunks' rows),
     tensors, then n_iter, the stop code and the history (2, n_iter), NumPy.
     """
-    xla, options = _options(data, centroids, radius)
+    xla, options = _options(data, centroids, radius, probe)
     loop, _ = _compiled(xla, options)
     dtype = data.chunks.dtype
     radius = tf.constant(radius or 0, dtype)
@@ -82,14 +89,13 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     block = tf.zeros((2, HISTORY_BLOCK), dtype)
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
-
     before = centroids
 
     def burst(i, until):
         nonlocal centroids, before, labels
         next_i, centroids, before, labels, stop, history = loop(
             data, centroids, labels, tf.constant(i), tf.constant(until),
-            threshold, block, radius, options)
+            threshold, block, radius, options, probe_rows)
         return int(next_i), int(stop), history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
@@ -116,12 +122,12 @@ def with_offset(progress, done, max_iter):
     return report
 
 
-def _options(data, centroids, radius):
+def _options(data, centroids, radius, probe=None):
     """Whether the loop compiles with XLA, and its `_Options`."""
     xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
     k, d = centroids.shape
     return xla, _Options(direct_form(d), radius is not None,
-                         running_min_form(d, k, xla), xla, k, d)
+                         running_min_form(d, k, xla), xla, k, d, probe)
 
 
 def bursts(burst, max_iter, progress=None):
@@ -158,6 +164,7 @@ class _Options(NamedTuple):
     compiled: bool      # under XLA (it picks the argmin, see distances)
     n_clusters: int
     n_features: int
+    probe: object = None  # see iterate
 
 
 def _assign(data, flat, centroids, options):
@@ -198,7 +205,7 @@ def _lloyd_step(data, flat, centroids, radius, options):
 
 
 def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
-                radius, options):
+                radius, options, probe_rows=None):
     """Lloyd's iterations i, i+1, ... until-1 in one graph.
 
     `labels` are the previous iteration's (-1 before the first). `history`,
@@ -219,6 +226,9 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
         stop = stop_code(tf.reduce_all(labels == old_labels), shift,
                          threshold)
+        if options.probe is not None:
+            stop = tf.where((stop == 0) & options.probe(
+                probe_rows, centroids, new_centroids), PROBED, stop)
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))

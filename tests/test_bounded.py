@@ -138,7 +138,8 @@ def test_auto_hands_back_to_lloyd_where_the_bounds_fail(monkeypatch):
         (20000, 32)).astype(np.float32)
     start = samples[:16]
     take_bounds_at_any_size(monkeypatch)
-    monkeypatch.setattr(kmeans_tf.bounded, "_probe", lambda *args: 0.0)
+    monkeypatch.setattr(kmeans_tf.bounded, "_bounds_would_pay",
+                        lambda *args: True)
     lloyd_runs = spy(monkeypatch, kmeans_tf.lloyd, "run")
     seen = []
     auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0, max_iter=30,
