@@ -51,9 +51,11 @@ def check_samples(samples, name="samples"):
         raise ValueError(f"{name} must not be empty; got shape {array.shape}")
     if array.dtype != np.float32:
         array = array.astype(np.float64, copy=False)
-    # A sum is finite when every value is (one quick pass); only if it is
-    # not do we look for where.
-    if not np.isfinite(array.sum(dtype=np.float64)):
+    # A sum is finite when every value is (one quick pass, in the array's
+    # own dtype: 3 ms at 200,000 x 64 float32, against 7 in float64); only
+    # if it is not (a NaN or inf, or finite values whose sum overflows) do
+    # we look for where.
+    if not np.isfinite(array.sum()):
         bad = ~np.isfinite(array)
         if bad.any():
             row, col = np.argwhere(bad)[0]
