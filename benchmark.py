@@ -212,8 +212,10 @@ def convergence_case(name, n, d, k, side, repeats):
     runners = {label: IMPLEMENTATIONS[label] for label in
                ("this project", "scikit-learn", "scikit-learn elkan",
                 "faiss")}
-    for run in runners.values():             # warm up: load, trace, compile
-        run(samples, init, 1)
+    # Warm up with whole runs: "auto" reaches its bounds only after a few
+    # iterations, and each path compiles once.
+    for label, run in runners.items():
+        run(samples, init, lloyd.n_iter_ if label == "faiss" else 300)
     times = {label: [] for label in runners}
     for _ in range(repeats):
         for label, run in runners.items():

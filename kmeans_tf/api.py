@@ -97,13 +97,14 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         the runs that hinge on them, may go otherwise. "auto" may take the
         bounds for more than 4 features when n_features * n_clusters is at
         least 2,048 and an iteration at least 50 million multiply-adds
-        (`bounded.worth_it`): it runs Lloyd's loop first and takes the
-        bounds once a probe of a few thousand samples shows they would
-        prove most clusters; measured to convergence, 2.3 times faster
-        than Lloyd at 200,000 x 64, k=64. Where the bounds do not pay
-        (data with no clusters) it keeps to Lloyd's loop, with the same
-        result. Streams, strategies and the cosine metric always run
-        Lloyd.
+        (`bounded.worth_it`): it runs Lloyd's loop first, and takes the
+        bounds once a probe of about 2,000 samples finds that they would
+        prove the clusters of three quarters of them, going back to
+        Lloyd's loop if they then fail; measured to convergence at 200,000
+        x 64, k=64 from a k-means++ start, 474 ms against Lloyd's 1,227.
+        On data with no clusters it keeps to Lloyd's loop. The result is
+        the same either way. Streams, strategies and the cosine metric
+        always run Lloyd.
 
     Returns
     -------
@@ -170,7 +171,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         def run(start):
             if bounds:
                 return bounded.run(data, start, max_iter, threshold,
-                                   reported, fall_back=algorithm == "auto")
+                                   reported, auto=algorithm == "auto")
             return lloyd.run(data, start, max_iter, threshold, reported,
                              radius)
 

@@ -36,10 +36,12 @@ many orders of magnitude (1e15 and 1) lose digits when a heavy sample
 leaves a cluster. Everything here assumes checked input, centred and
 scaled (see `distances.centred_chunks`).
 
-algorithm="auto" (`run` with fall_back) starts with Lloyd's loop, and
-takes the bounds only once a probe shows that they would prove most
-samples' clusters: on data with no clusters they never would, and the run
-stays Lloyd's.
+algorithm="auto" (`run` with auto=True) starts with Lloyd's loop, and
+takes the bounds only once a probe shows that they would prove the
+clusters of most samples (see PROBE_ROWS); if they then fail after all,
+GIVE_UP iterations in a row, the run goes back to Lloyd's loop. On data
+with no clusters the probe never finds them worth it, and the run stays
+Lloyd's.
 """
 from typing import NamedTuple
 
@@ -87,11 +89,12 @@ HANDOVER = -1
 
 
 def worth_it(n_samples, n_features, n_clusters):
-    """Whether algorithm="auto" takes the bounds: for distances by matrix
-    product (more than DIRECT_MAX_FEATURES features) when an iteration is
-    at least BOUNDS_MIN_PRODUCTS multiply-adds, and BOUNDS_MIN_PER_SAMPLE
-    for each sample. Measured on 2 cores, to convergence on overlapping
-    blobs from a k-means++ start, "auto" with bounds against Lloyd:
+    """Whether algorithm="auto" may take the bounds, probing for them (see
+    PROBE_ROWS): for distances by matrix product (more than
+    DIRECT_MAX_FEATURES features) when an iteration is at least
+    BOUNDS_MIN_PRODUCTS multiply-adds, and BOUNDS_MIN_PER_SAMPLE for each
+    sample. Measured on 2 cores, to convergence on overlapping blobs from
+    a k-means++ start, "auto" with the probe against Lloyd:
     200,000 x 32, k=64 (2,048 a sample): 372 ms against 806; 100,000 x 16,
     k=256: 311 against 502; 200,000 x 64, k=32: 459 against 1,430; but
     200,000 x 16, k=50 (800 a sample): 490 against 331, and 50,000 x 16,
@@ -112,27 +115,28 @@ class _Samples(NamedTuple):
     xla: bool                   # large data: blocks assigned under XLA
 
 
-def run(data, centroids, max_iter, threshold, progress=None,
-        fall_back=False):
+def run(data, centroids, max_iter, threshold, progress=None, auto=False):
     """Lloyd's iterations with bounds; the same tuple as `lloyd.run`.
 
-    With `fall_back` (algorithm="auto"), Lloyd's loop runs until the bounds
+    With `auto` (algorithm="auto"), Lloyd's loop runs until the bounds
     would pay, and takes over again if they fail (see PROBE_ROWS), so the
     result and the iterations are the same.
     """
-    if fall_back:
+    if auto:
         return _auto(data, centroids, max_iter, threshold, progress)
     return _run(data, centroids, max_iter, threshold, progress)
 
 
 def _auto(data, centroids, max_iter, threshold, progress):
-    """Lloyd's iterations, then the bounds once they would prove most
-    samples' clusters; the same tuple as `lloyd.run`."""
-    centroids, _, labels, n_iter, stop, history = lloyd.iterate(
+    """Lloyd's iterations, then the bounds once they would prove the
+    clusters of most samples; the same tuple as `lloyd.run`."""
+    centroids, labels, n_iter, stop, history = lloyd.iterate(
         data, centroids, max_iter, threshold, progress,
         probe=_bounds_would_pay, probe_rows=_probe_rows(data))
-    if stop != lloyd.PROBED:
-        return (*lloyd.finish(data, centroids), n_iter, stop, history[0],
+    if stop != lloyd.PROBED or n_iter == max_iter:
+        # No iteration left for the bounds: a run that reached max_iter.
+        return (*lloyd.finish(data, centroids), n_iter,
+                0 if stop == lloyd.PROBED else stop, history[0],
                 history[1])
     *rest, more, stop, inertias, shifts = _run(
         data, centroids, max_iter - n_iter, threshold,
@@ -144,9 +148,10 @@ def _auto(data, centroids, max_iter, threshold, progress):
 
 
 def _probe_rows(data):
-    """PROBE_ROWS samples, evenly spaced (all of them if fewer)."""
+    """At most PROBE_ROWS samples, evenly spaced from first to last (all
+    of them if fewer)."""
     flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
-    return flat[::max(1, data.n // PROBE_ROWS)][:PROBE_ROWS]
+    return flat[::-(-data.n // PROBE_ROWS)]
 
 
 def _bounds_would_pay(rows, old, new):
@@ -300,8 +305,10 @@ def _assign_rows(samples, x, centroids):
 def _in_blocks(samples, blocks, n, centroids):
     """_two_nearest for the first n rows of blocks (n_blocks, BLOCK_ROWS,
     d), a block at a time; compiled by XLA for large data (one shape, so
-    one compilation), as `lloyd` is, so that the two round alike and break
-    exact ties alike."""
+    one compilation). Exact ties break as Lloyd's, at the lowest index;
+    within rounding, a near-tie may not, since the product here is
+    sample-major and Lloyd's, up to 100 clusters, cluster-major (see
+    `distances.nearest`)."""
     nearest = _two_nearest_xla if samples.xla else _two_nearest
     margin = _margin(samples.longest, centroids)
     found = tf.map_fn(lambda x: nearest(x, centroids, margin),
@@ -347,6 +354,8 @@ def _all_totals(samples, labels, n_clusters):
     (`_lloyd_totals`), compiled by XLA for large data."""
     return (_lloyd_totals_xla if samples.xla else _lloyd_totals)(
         samples.flat, samples.weights, labels, n_clusters)
+
+
 _cluster_sums_xla = tf.function(cluster_sums, jit_compile=True)
 
 

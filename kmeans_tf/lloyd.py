@@ -57,7 +57,7 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     tuple (centroids (k, d), labels (n,), inertia, n_iter, stop code,
     inertia history (n_iter,), shift history (n_iter,)), NumPy values.
     """
-    centroids, _, _, n_iter, stop, history = iterate(
+    centroids, _, n_iter, stop, history = iterate(
         data, centroids, max_iter, threshold, progress, radius,
         previous_labels)
     return (*finish(data, centroids, radius), n_iter, stop, history[0],
@@ -73,8 +73,8 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     calls probe(probe_rows, centroids, new centroids) after each
     iteration, and stops with the code PROBED as soon as it returns True.
 
-    Returns the centroids (k, d), those before the last iteration and its
-    labels (the assignment to those before; padded to the chunks' rows),
+    Returns the centroids (k, d) and the last iteration's labels (the
+    assignment to the centroids before them; padded to the chunks' rows),
     tensors, then n_iter, the stop code and the history (2, n_iter), NumPy.
     """
     xla, options = _options(data, centroids, radius, probe)
@@ -89,17 +89,16 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     block = tf.zeros((2, HISTORY_BLOCK), dtype)
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
-    before = centroids
 
     def burst(i, until):
-        nonlocal centroids, before, labels
-        next_i, centroids, before, labels, stop, history = loop(
+        nonlocal centroids, labels
+        next_i, centroids, labels, stop, history = loop(
             data, centroids, labels, tf.constant(i), tf.constant(until),
             threshold, block, radius, options, probe_rows)
         return int(next_i), int(stop), history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
-    return centroids, before, labels, n_iter, stop, history
+    return centroids, labels, n_iter, stop, history
 
 
 def finish(data, centroids, radius=None):
@@ -210,32 +209,34 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
 
     `labels` are the previous iteration's (-1 before the first). `history`,
     of shape (2, at least until - i), gets each iteration's inertia and
-    shift, iteration i in column 0. Returns the next i, the centroids, the
-    centroids before the last iteration, the labels, the stop code (see
-    stop_code) and the history.
+    shift, iteration i in column 0. Returns the next i, the centroids and
+    labels, the stop code (see stop_code) and the history.
     """
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))  # view
+    # Rows from n on are padding: their labels, -1 in `labels` passed in,
+    # are left out of the comparison.
+    padding = tf.range(tf.shape(flat)[0]) >= data.n
     first = i
 
-    def not_done(i, centroids, before, labels, stop, history):
+    def not_done(i, centroids, labels, stop, history):
         return tf.logical_and(i < until, stop == 0)
 
-    def iterate(i, centroids, before, old_labels, stop, history):
+    def step(i, centroids, old_labels, stop, history):
         labels, inertia, new_centroids = _lloyd_step(data, flat, centroids,
                                                      radius, options)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
-        stop = stop_code(tf.reduce_all(labels == old_labels), shift,
-                         threshold)
+        stop = stop_code(tf.reduce_all((labels == old_labels) | padding),
+                         shift, threshold)
         if options.probe is not None:
             stop = tf.where((stop == 0) & options.probe(
                 probe_rows, centroids, new_centroids), PROBED, stop)
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
-        return i + 1, new_centroids, centroids, labels, stop, history
+        return i + 1, new_centroids, labels, stop, history
 
-    return tf.while_loop(not_done, iterate, (i, centroids, centroids, labels,
-                                             tf.constant(0), history))
+    return tf.while_loop(not_done, step,
+                         (i, centroids, labels, tf.constant(0), history))
 
 
 def _final_assignment(data, centroids, options):

@@ -5,7 +5,8 @@ import pytest
 from sklearn.cluster import KMeans
 
 import kmeans_tf
-from helpers import blobs
+from helpers import blobs, brute_force_nearest
+from kmeans_tf._tensorflow import tf
 
 
 def overlapping(n, d, k, side, seed):
@@ -115,7 +116,14 @@ def test_auto_takes_the_bounds_on_clustered_data_with_lloyds_result(
     auto = kmeans_tf.kmeans(samples, 24, init=start, tol=0,
                             progress=lambda *values: seen.append(values))
     assert len(bounded_runs) == 1
-    assert bounded_runs[0]["previous_labels"] is not None
+    # Lloyd's own, iteration for iteration, across the switch.
+    plain = kmeans_tf.kmeans(samples, 24, init=start, tol=0,
+                             algorithm="lloyd")
+    np.testing.assert_array_equal(auto.labels, plain.labels)
+    np.testing.assert_allclose(auto.inertia_history, plain.inertia_history,
+                               rtol=1e-6)
+    np.testing.assert_allclose(auto.centroids, plain.centroids, rtol=1e-5,
+                               atol=1e-5)
     reference = KMeans(24, init=start, n_init=1, tol=0,
                        algorithm="lloyd").fit(samples)
     assert auto.n_iter == reference.n_iter_ and auto.converged
@@ -170,6 +178,50 @@ def test_auto_probe_keeps_lloyd_on_data_without_clusters(monkeypatch):
     assert not bounded_runs
     np.testing.assert_array_equal(auto.labels, plain.labels)
     np.testing.assert_array_equal(auto.centroids, plain.centroids)
+
+
+@pytest.mark.filterwarnings("ignore::kmeans_tf.ConvergenceWarning")
+@pytest.mark.parametrize("max_iter", [1, 2, 300])
+def test_auto_switching_at_once_with_weights_equals_lloyd(monkeypatch,
+                                                          max_iter):
+    # The probe made to say yes after the first iteration: with 1 the run
+    # ends there, as Lloyd's (no iteration is left for the bounds); with
+    # more, the bounds take over, weights and all.
+    samples = overlapping(3000, 8, 12, 4, 14)
+    weights = np.random.default_rng(15).uniform(0, 3, len(samples))
+    start = samples[:12]
+    take_bounds_at_any_size(monkeypatch)
+    monkeypatch.setattr(kmeans_tf.bounded, "_bounds_would_pay",
+                        lambda *args: True)
+    runs = [kmeans_tf.kmeans(samples, 12, init=start, tol=0,
+                             max_iter=max_iter, sample_weight=weights,
+                             algorithm=algorithm)
+            for algorithm in ("auto", "lloyd")]
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)
+    np.testing.assert_allclose(runs[0].centroids, runs[1].centroids,
+                               rtol=1e-9)
+    assert runs[0].n_iter == runs[1].n_iter
+    assert runs[0].stop_reason == runs[1].stop_reason
+    np.testing.assert_allclose(runs[0].inertia_history,
+                               runs[1].inertia_history, rtol=1e-9)
+
+
+def test_lloyd_from_its_own_labels_settles_at_once_with_padded_chunks(
+        monkeypatch):
+    # A run that goes on from an assignment (as "auto" hands one back):
+    # when its first iteration changes no label, Lloyd's stops there,
+    # whatever the padding rows of its chunks hold.
+    monkeypatch.setattr(kmeans_tf.distances, "CHUNK_BYTES", 1200)
+    samples = overlapping(1001, 8, 3, 6, 13)
+    data = kmeans_tf.distances.centred_chunks(tf.constant(samples), 3, 1.0)
+    assert data.chunks.shape[0] * data.chunks.shape[1] > len(samples)
+    start = samples[:3] + 0.5          # its means are elsewhere: shift > 0
+    previous, _ = brute_force_nearest(samples, start)
+    run = kmeans_tf.lloyd.run(
+        data, tf.constant(start) - data.centre, 10, 0.0,
+        previous_labels=tf.constant(previous, tf.int32))
+    n_iter, stop, shifts = run[3], run[4], run[6]
+    assert (n_iter, stop) == (1, 1) and shifts[0] > 0
 
 
 def test_bounded_for_one_k_after_another_equals_lloyd():
