@@ -107,23 +107,34 @@ print((max(peak, rss()) - base) / 2**20)
     assert float(out) < 200
 
 
-@pytest.mark.parametrize("n_features, n_clusters", [(1, 7), (2, 100),
-                                                    (4, 256)])
-def test_running_minimum_equals_brute_force_lowest_index_on_ties(
-        n_features, n_clusters):
+def tied_integers(n_features, n_clusters, reach):
+    """Samples (5000, d) and centroids (k, d) of small integers in
+    [-reach, reach], float32: every distance and product exact, and many
+    exact ties (duplicate centroids, points halfway between two)."""
     rng = np.random.default_rng(n_clusters)
-    # Small integers: every distance exact in float32, and many exact ties
-    # (duplicate centroids, points halfway between two).
-    samples = rng.integers(-8, 9, (5000, n_features)).astype(np.float32)
-    centroids = rng.integers(-8, 9, (n_clusters, n_features)).astype(
-        np.float32)
-    labels = kmeans_tf.distances._running_minimum_xla(
-        tf.constant(samples), tf.constant(centroids), n_clusters,
-        n_features).numpy()
+    return (rng.integers(-reach, reach + 1, (5000, n_features)).astype(
+        np.float32), rng.integers(-reach, reach + 1, (
+            n_clusters, n_features)).astype(np.float32))
+
+
+def assert_lowest_nearest(labels, samples, centroids):
+    """labels are NumPy's brute-force argmin (lowest index on ties), and
+    the data do have ties."""
     squared = ((samples[:, None, :].astype(np.float64)
                 - centroids[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels, squared.argmin(axis=1))
     assert (squared == squared.min(axis=1, keepdims=True)).sum(1).max() > 1
+
+
+@pytest.mark.parametrize("n_features, n_clusters", [(1, 7), (2, 100),
+                                                    (4, 256)])
+def test_running_minimum_equals_brute_force_lowest_index_on_ties(
+        n_features, n_clusters):
+    samples, centroids = tied_integers(n_features, n_clusters, 8)
+    labels = kmeans_tf.distances._running_minimum_xla(
+        tf.constant(samples), tf.constant(centroids), n_clusters,
+        n_features).numpy()
+    assert_lowest_nearest(labels, samples, centroids)
 
 
 @pytest.mark.parametrize("n_features, n_clusters", [(5, 3), (16, 64),
@@ -133,18 +144,11 @@ def test_compiled_products_argmin_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
     # Many features under XLA, as Lloyd's loop runs them: the running
     # minimum over the product's rows up to 100 clusters, by groups above.
-    # Small integers again, so every product is exact and ties are exact.
-    rng = np.random.default_rng(n_clusters)
-    samples = rng.integers(-3, 4, (5000, n_features)).astype(np.float32)
-    centroids = rng.integers(-3, 4, (n_clusters, n_features)).astype(
-        np.float32)
+    samples, centroids = tied_integers(n_features, n_clusters, 3)
     nearest = tf.function(kmeans_tf.distances.nearest, jit_compile=True)
     labels = nearest(tf.constant(samples), tf.constant(centroids),
                      False, True).numpy()
-    squared = ((samples[:, None, :].astype(np.float64)
-                - centroids[None]) ** 2).sum(-1)
-    np.testing.assert_array_equal(labels, squared.argmin(axis=1))
-    assert (squared == squared.min(axis=1, keepdims=True)).sum(1).max() > 1
+    assert_lowest_nearest(labels, samples, centroids)
 
 
 def test_large_data_with_few_features_takes_the_running_minimum():
