@@ -28,9 +28,11 @@ beats every other by more than the distances' rounding (`_margin`), so
 wherever Lloyd's rounded comparison could go either way, the sample is
 assigned again, by the same formula. The sums, updated in float64 rather
 than the samples' dtype, are a little more exact than Lloyd's: on float32
-data a near-tie may go the other way (99 labels of 200,000 at 200,000 x
-64, k=64), and a run that hinges on one (duplicate samples, more clusters
-than distinct values) may take another path. Where Lloyd's sums are exact
+data a near-tie may go the other way (at 200,000 x 64, k=64, 99 labels of
+200,000 did while the sums were float64 throughout; none since they start
+again from Lloyd's after each whole reassignment), and a run that hinges
+on one (duplicate samples, more clusters than distinct values) may take
+another path. Where Lloyd's sums are exact
 (integer data) the centroids are Lloyd's to the bit. Weights that span
 many orders of magnitude (1e15 and 1) lose digits when a heavy sample
 leaves a cluster. Everything here assumes checked input, centred and
@@ -180,7 +182,8 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     labels, upper, lower = _assign_all(samples, centroids)
     totals = _all_totals(samples, labels, centroids.shape[0])
     n_changed = (tf.constant(data.n) if previous_labels is None else
-                 tf.math.count_nonzero(labels != previous_labels, dtype=tf.int32))
+                 tf.math.count_nonzero(labels != previous_labels,
+                                       dtype=tf.int32))
     give_up = give_up or np.iinfo(np.int32).max
     streak = tf.constant(0)        # whole reassignments in a row, so far
 
