@@ -140,20 +140,32 @@ def _auto(data, centroids, max_iter, threshold, progress):
         return (*lloyd.finish(data, centroids), n_iter,
                 0 if stop == lloyd.PROBED else stop, history[0],
                 history[1])
-    *rest, more, stop, inertias, shifts = _run(
+    return _continued(n_iter, history, _run(
         data, centroids, max_iter - n_iter, threshold,
         lloyd.with_offset(progress, n_iter, max_iter),
-        previous_labels=labels[:data.n], give_up=GIVE_UP)
-    return (*rest, n_iter + more, stop,
+        previous_labels=labels[:data.n], give_up=GIVE_UP))
+
+
+def _continued(n_iter, history, rest):
+    """The tuple of a run whose first n_iter iterations, with their
+    history (2, n_iter), came before `rest`, the tuple (as `lloyd.run`'s)
+    of the iterations after them."""
+    *outcome, more, stop, inertias, shifts = rest
+    return (*outcome, n_iter + more, stop,
             np.concatenate([history[0], inertias]),
             np.concatenate([history[1], shifts]))
+
+
+def _flat(data):
+    """The samples of a `distances.Chunked`, (n, d), without the padding:
+    a view."""
+    return tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
 
 
 def _probe_rows(data):
     """At most PROBE_ROWS samples, evenly spaced from first to last (all
     of them if fewer)."""
-    flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
-    return flat[::-(-data.n // PROBE_ROWS)]
+    return _flat(data)[::-(-data.n // PROBE_ROWS)]
 
 
 def _bounds_would_pay(rows, old, new):
@@ -172,7 +184,7 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     the assignment before them, if any. With `give_up`, after that many
     iterations in a row with most samples in doubt, the rest of the run is
     Lloyd's loop (`lloyd.run`), from the same state."""
-    flat = tf.reshape(data.chunks, (-1, data.chunks.shape[-1]))[:data.n]
+    flat = _flat(data)
     blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
                         (-1, BLOCK_ROWS, flat.shape[1]))
     samples = _Samples(flat, blocks, None if data.weights is None else
@@ -218,13 +230,10 @@ def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
     the assignment before, which changed n_changed of them."""
     # Equal to themselves when nothing changed, else unlike any label.
     previous = labels if int(n_changed) == 0 else -tf.ones_like(labels)
-    *rest, more, stop, inertias, shifts = lloyd.run(
+    return _continued(n_iter, history, lloyd.run(
         data, centroids, max_iter - n_iter, threshold,
         lloyd.with_offset(progress, n_iter, max_iter),
-        previous_labels=previous)
-    return (*rest, n_iter + more, stop,
-            np.concatenate([history[0], inertias]),
-            np.concatenate([history[1], shifts]))
+        previous_labels=previous))
 
 
 @tf.function(jit_compile=True)
