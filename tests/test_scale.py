@@ -32,6 +32,33 @@ def test_chunked_assignment_matches_brute_force(monkeypatch, n_features):
     np.testing.assert_array_equal(labels, unchunked)
 
 
+@pytest.mark.parametrize("n_samples", [1000, 40_000])        # eager; XLA
+@pytest.mark.parametrize("centre", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_centred_chunks_statistics_match_numpy(n_samples, centre, weighted):
+    rng = np.random.default_rng(n_samples)
+    samples = (rng.normal(size=(n_samples, 6)) * [1, 2, 3, 4, 5, 6]
+               + 50).astype(np.float32)
+    weights = rng.uniform(0, 3, n_samples).astype(np.float32) \
+        if weighted else None
+    scale = 2.0 ** -6
+    data = distances.centred_chunks(
+        tf.constant(samples), 4, scale,
+        None if weights is None else tf.constant(weights), centre=centre)
+    wide = samples.astype(np.float64) * scale
+    middle = wide.mean(axis=0) if centre else 0
+    squares = ((wide - middle) ** 2).sum(axis=1)
+    if weighted:
+        squares *= weights
+    # The variance is unweighted, about the mean, as scikit-learn's tol.
+    assert float(data.variance) == pytest.approx(
+        wide.var(axis=0).mean(), rel=1e-5)
+    assert float(data.sum_of_squares) == pytest.approx(squares.sum(),
+                                                       rel=1e-5)
+    flat = tf.reshape(data.chunks, (-1, 6))[:n_samples].numpy()
+    np.testing.assert_allclose(flat, wide - middle, atol=1e-5)
+
+
 @pytest.mark.parametrize("n_samples, n_features", [
     (3000, 3),         # a plain graph
     (120_000, 2),      # compiled with XLA (n * d >= XLA_MIN_VALUES)
