@@ -7,21 +7,21 @@ GROUP_SIZE clusters. When the centroids move, u grows by how far its own
 centroid moved and each group's l shrinks by the largest move in that
 group. A sample whose u is still below max(min l, half the distance from
 its centroid to the nearest other centroid) cannot have changed cluster,
-and gets no distances at all. The others first get the exact distance to
-their own centroid (u tightened), and those still in doubt are gathered
-and assigned by matrix products, a block of rows at a time. Late in a run,
-when the centroids barely move, that is a small share of the samples;
-when most are in doubt (early on, or on data with no clusters), all are
-assigned again instead.
+and gets no distances at all. The others are listed and assigned again by
+matrix products, a block of rows at a time. Late in a run, when the
+centroids barely move, that is a small share of the samples; when most
+are in doubt (early on, or on data with no clusters), all are assigned
+again instead.
 
 The update is incremental too: the per-cluster sums and counts are kept
 in float64, and only the samples that changed cluster are subtracted from
 their old cluster and added to their new one (after a whole reassignment
-they are Lloyd's own sums, made afresh). The iterations run in a
-`tf.while_loop` in a plain graph (in bursts, with a progress callback),
-since which samples get distances changes from step to step, a shape XLA
-cannot compile; the parts of fixed shape (moving every bound, assigning a
-block) are compiled by XLA inside it.
+they are Lloyd's own sums, made afresh). How many samples get distances
+changes from step to step, but no shape does: their indices come first in
+a list as long as the samples (`_listed`), and a loop runs over as many
+blocks of it as they fill (`_assign_listed`). So the whole loop compiles
+with XLA, as Lloyd's does (in bursts, with a progress callback), and the
+bounds' tables are updated in place rather than copied at each change.
 
 The result is Lloyd's: a sample is skipped only when its own centroid
 beats every other by more than the distances' rounding (`_margin`), so
@@ -45,6 +45,7 @@ GIVE_UP iterations in a row, the run goes back to Lloyd's loop. On data
 with no clusters the probe never finds them worth it, and the run stays
 Lloyd's.
 """
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -56,14 +57,17 @@ from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
 
-# Rows per block when every sample is assigned: one block's (rows, k)
+# Rows per block of samples assigned again: one block's (rows, k)
 # distances exist at once.
-BLOCK_ROWS = 4096
+BLOCK_ROWS = 2048
 # Centroids per group of Yinyang's bounds (Ding et al. 2015): each sample
-# keeps a lower bound for each group of this many clusters.
-GROUP_SIZE = 8
+# keeps a lower bound for each group of this many clusters. Fewer groups
+# are looser bounds but a smaller table to move each iteration. Measured
+# (2 cores, to convergence as in worth_it; ms with 8 / 16 / 32): 100,000 x
+# 16, k=256: 223 / 221 / 221; 200,000 x 64, k=64: 414 / 382 / 378.
+GROUP_SIZE = 16
 # When more than this share of the samples is in doubt, all are assigned
-# again, by blocks under XLA: cheaper than gathering most of them.
+# again: cheaper than listing most of them.
 MOST = 0.5
 # "auto" runs Lloyd's loop, and after each iteration probes whether the
 # bounds would pay (`_bounds_would_pay`): PROBE_ROWS samples, evenly
@@ -111,10 +115,8 @@ def worth_it(n_samples, n_features, n_clusters):
 class _Samples(NamedTuple):
     """What stays the same through a run."""
     flat: tf.Tensor             # (n, d), centred and scaled
-    blocks: tf.Tensor           # (n_blocks, BLOCK_ROWS, d), padded with 0
     weights: tf.Tensor          # (n,), or None when every sample weighs 1
     longest: tf.Tensor          # the largest row length (see _margin)
-    xla: bool                   # large data: blocks assigned under XLA
 
 
 def run(data, centroids, max_iter, threshold, progress=None, auto=False):
@@ -173,8 +175,8 @@ def _bounds_would_pay(rows, old, new):
     for the centroids `old` moved to `new`: in Lloyd's loop, its graph."""
     longest = tf.reduce_max(tf.norm(rows, axis=1))
     labels, upper, lower = _two_nearest(rows, old, _margin(longest, old))
-    *_, loose = _moved_bounds.python_function(
-        labels, upper, lower, old, new, _margin(longest, new))
+    *_, loose = _moved_bounds(labels, upper, lower, old, new,
+                              _margin(longest, new))
     return tf.reduce_mean(tf.cast(loose, tf.float32)) <= SWITCH
 
 
@@ -185,16 +187,13 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     iterations in a row with most samples in doubt, the rest of the run is
     Lloyd's loop (`lloyd.run`), from the same state."""
     flat = _flat(data)
-    blocks = tf.reshape(tf.pad(flat, [[0, -data.n % BLOCK_ROWS], [0, 0]]),
-                        (-1, BLOCK_ROWS, flat.shape[1]))
-    samples = _Samples(flat, blocks, None if data.weights is None else
+    samples = _Samples(flat, None if data.weights is None else
                        data.weights[:data.n],
-                       tf.reduce_max(tf.norm(flat, axis=1)),
-                       data.n * flat.shape[1] >= XLA_MIN_VALUES)
-    labels, upper, lower = _assign_all(samples, centroids)
-    totals = _all_totals(samples, labels, centroids.shape[0])
+                       tf.reduce_max(tf.norm(flat, axis=1)))
+    start, loop = _compiled(data.n * flat.shape[1] >= XLA_MIN_VALUES)
+    labels, upper, lower, totals = start(samples, centroids)
     n_changed = (tf.constant(data.n) if previous_labels is None else
-                 tf.math.count_nonzero(labels != previous_labels,
+                 tf.math.count_nonzero(labels[:data.n] != previous_labels,
                                        dtype=tf.int32))
     give_up = give_up or np.iinfo(np.int32).max
     streak = tf.constant(0)        # whole reassignments in a row, so far
@@ -202,7 +201,7 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     def burst(i, until):
         nonlocal centroids, labels, upper, lower, totals, n_changed, streak
         (next_i, stop, history, centroids, labels, upper, lower, totals,
-         n_changed, streak) = _loop(
+         n_changed, streak) = loop(
             samples, data.sum_of_squares, tf.constant(i), tf.constant(until),
             tf.constant(threshold, flat.dtype), tf.constant(give_up),
             tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
@@ -213,6 +212,7 @@ def _run(data, centroids, max_iter, threshold, progress=None,
         return next_i, stop, history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
+    labels = labels[:data.n]           # without the tables' spare row
     if stop == HANDOVER:
         return _hand_over(data, centroids, labels, n_changed, max_iter,
                           threshold, progress, n_iter, history)
@@ -297,40 +297,83 @@ def _two_nearest(x, centroids, margin):
     return own_group * GROUP_SIZE + within, upper, lower
 
 
-_two_nearest_xla = tf.function(_two_nearest, jit_compile=True)
+def _every_row(n):
+    """The list (see `_listed`) of all n rows."""
+    return tf.concat([tf.range(n), tf.fill([BLOCK_ROWS], n)], axis=0)
 
 
-@tf.function(reduce_retracing=True)
-def _assign_all(samples, centroids):
-    """_two_nearest for every sample (see _in_blocks)."""
-    return _in_blocks(samples, samples.blocks, tf.shape(samples.flat)[0],
-                      centroids)
+def _listed(chosen):
+    """The indices of the True entries of chosen (n,), in order, first in
+    a list of n + BLOCK_ROWS; after them n, the tables' spare row, so that
+    any block from the start reads only real rows or that one."""
+    n = tf.shape(chosen)[0]
+    # Each chosen row's place in the list; the others all go to its last
+    # entry, which no block reaches (see _assign_listed).
+    place = tf.where(chosen, tf.cumsum(tf.cast(chosen, tf.int32)) - 1,
+                     n + BLOCK_ROWS - 1)
+    return tf.tensor_scatter_nd_update(
+        tf.fill([n + BLOCK_ROWS], n), place[:, tf.newaxis], tf.range(n))
 
 
-def _assign_rows(samples, x, centroids):
-    """_two_nearest for the rows of x (m, d), padded to whole blocks."""
-    m = tf.shape(x)[0]
-    n_blocks = tf.maximum(1, -(-m // BLOCK_ROWS))  # map_fn needs one
-    blocks = tf.reshape(tf.pad(x, [[0, n_blocks * BLOCK_ROWS - m], [0, 0]]),
-                        (-1, BLOCK_ROWS, tf.shape(x)[1]))
-    return _in_blocks(samples, blocks, m, centroids)
+def _assign_listed(samples, order, count, centroids, labels, upper, lower,
+                   totals=None):
+    """_two_nearest for the first `count` rows of the list `order` (see
+    `_listed`), a block of BLOCK_ROWS at a time, written into the tables
+    labels, upper (n + 1,) and lower (n + 1, n_groups), whose last row is
+    a spare that takes the writes of the blocks' unused places.
 
-
-def _in_blocks(samples, blocks, n, centroids):
-    """_two_nearest for the first n rows of blocks (n_blocks, BLOCK_ROWS,
-    d), a block at a time; compiled by XLA for large data (one shape, so
-    one compilation). Exact ties break as Lloyd's, at the lowest index;
-    within rounding, a near-tie may not, since the product here is
-    sample-major and Lloyd's, up to 100 clusters, cluster-major (see
-    `distances.nearest`)."""
-    nearest = _two_nearest_xla if samples.xla else _two_nearest
+    Returns the tables, how many rows changed cluster and, given the
+    `totals` (`_totals`) before, the totals kept up to date by those rows
+    alone (else None: Lloyd's are made afresh after a whole assignment).
+    Exact ties break as Lloyd's, at the lowest index; within rounding, a
+    near-tie may not, since the product here is sample-major and Lloyd's,
+    up to 100 clusters, cluster-major (see `distances.nearest`).
+    """
+    n = tf.shape(samples.flat)[0]
+    k = tf.shape(centroids)[0]
     margin = _margin(samples.longest, centroids)
-    found = tf.map_fn(lambda x: nearest(x, centroids, margin),
-                      blocks, fn_output_signature=(tf.int32, blocks.dtype,
-                                                   blocks.dtype))
-    n_groups = -(-tf.shape(centroids)[0] // GROUP_SIZE)
-    return tuple(tf.reshape(part, shape)[:n] for part, shape in
-                 zip(found, ([-1], [-1], [-1, n_groups])))
+
+    track = totals is not None
+
+    def block(b, labels, upper, lower, n_changed, totals):
+        rows = tf.slice(order, [b * BLOCK_ROWS], [BLOCK_ROWS])
+        real = rows < n
+        x = tf.gather(samples.flat, tf.minimum(rows, n - 1))  # (B, d)
+        w = None if samples.weights is None else tf.gather(
+            samples.weights, tf.minimum(rows, n - 1))
+        found, found_upper, found_lower = _two_nearest(x, centroids, margin)
+        old = tf.gather(labels, rows)
+        moved = real & (found != old)
+        if track:
+            # Label k leaves a row out (see stats.cluster_sums).
+            totals += (_totals(x, w, tf.where(moved, found, k), k)
+                       - _totals(x, w, tf.where(moved, old, k), k))
+        at = rows[:, tf.newaxis]
+        return (b + 1, tf.tensor_scatter_nd_update(labels, at, found),
+                tf.tensor_scatter_nd_update(upper, at, found_upper),
+                tf.tensor_scatter_nd_update(lower, at, found_lower),
+                n_changed + tf.math.count_nonzero(moved, dtype=tf.int32),
+                totals)
+
+    _, labels, upper, lower, n_changed, totals = tf.while_loop(
+        lambda b, *_: b * BLOCK_ROWS < count, block,
+        (tf.constant(0), labels, upper, lower, tf.constant(0),
+         totals if track else tf.constant(0, tf.float64)))  # a placeholder
+    return labels, upper, lower, n_changed, totals if track else None
+
+
+def _start(samples, centroids):
+    """Every sample assigned to `centroids`: the tables (see
+    _assign_listed) and Lloyd's totals (`_lloyd_totals`)."""
+    n = tf.shape(samples.flat)[0]
+    k = tf.shape(centroids)[0]
+    n_groups = -(-k // GROUP_SIZE)
+    labels, upper, lower, *_ = _assign_listed(
+        samples, _every_row(n), n, centroids, tf.zeros([n + 1], tf.int32),
+        tf.zeros([n + 1], centroids.dtype),
+        tf.zeros([n + 1, n_groups], centroids.dtype))
+    return labels, upper, lower, _lloyd_totals(samples.flat, samples.weights,
+                                               labels[:n], k)
 
 
 def _totals(x, weights, labels, n_clusters):
@@ -360,19 +403,6 @@ def _lloyd_totals(x, weights, labels, n_clusters):
                       tf.cast(members, tf.float64)[:, tf.newaxis]], axis=1)
 
 
-_lloyd_totals_xla = tf.function(_lloyd_totals, jit_compile=True)
-
-
-def _all_totals(samples, labels, n_clusters):
-    """The totals after every sample was assigned again: Lloyd's sums
-    (`_lloyd_totals`), compiled by XLA for large data."""
-    return (_lloyd_totals_xla if samples.xla else _lloyd_totals)(
-        samples.flat, samples.weights, labels, n_clusters)
-
-
-_cluster_sums_xla = tf.function(cluster_sums, jit_compile=True)
-
-
 def _sums_and_counts(totals, weighted):
     """The sums (k, d) and counts (k,) of the totals (see `_totals`):
     counts exactly 0 for the empty clusters; int32 without weights."""
@@ -382,14 +412,13 @@ def _sums_and_counts(totals, weighted):
     return totals[:, :-2], tf.where(members > 0, totals[:, -2], 0)
 
 
-@tf.function(reduce_retracing=True)
 def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
           centroids, labels, upper, lower, totals, n_changed, streak):
     """Iterations i, ..., until-1 (as lloyd's loop) from the state after
     the assignment to `centroids`: labels, bounds, totals (`_totals`), and
     how many labels that assignment changed. It ends early, at the start
     of an iteration, once `streak` (iterations in a row that assigned
-    every sample again) reaches give_up. A plain graph."""
+    every sample again) reaches give_up."""
     first = i
 
     def not_done(i, stop, history, centroids, labels, upper, lower, totals,
@@ -404,7 +433,7 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
         shapes = [values.shape for values in (labels, upper, lower, totals)]
         new, labels, upper, lower, totals, n_changed, whole = tf.cond(
             tf.reduce_any(counts == 0),
-            lambda: _relocate(samples, centroids, labels),
+            lambda: _relocate(samples, centroids, labels, upper, lower),
             lambda: _step(samples, centroids, labels, upper, lower, sums,
                           counts, totals))
         # Kept as they came in, however loosely the centroids' shape was
@@ -434,92 +463,47 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     # exact (integer data, say), the centroids are then Lloyd's to the bit,
     # and exact ties break alike.
     new = means_or_keep(tf.cast(sums, centroids.dtype), counts, centroids)
-    old_labels = labels
-    labels, upper, lower, moved, whole = _reassign(
-        samples, labels, upper, lower, centroids, new)
+    n = tf.shape(samples.flat)[0]
     k = tf.shape(centroids)[0]
+    upper, lower, _, loose = _moved_bounds(labels, upper, lower, centroids,
+                                           new, _margin(samples.longest, new))
+    loose = loose[:n]                                 # not the spare row
+    count = tf.math.count_nonzero(loose, dtype=tf.int32)
+    whole = (tf.cast(count, tf.float32)
+             > MOST * tf.cast(n, tf.float32))
 
-    def update():
-        x = tf.gather(samples.flat, moved)
-        w = None if samples.weights is None else tf.gather(samples.weights,
-                                                           moved)
-        return totals + (_totals(x, w, tf.gather(labels, moved), k)
-                         - _totals(x, w, tf.gather(old_labels, moved), k))
+    def everyone():
+        # Many labels changed: Lloyd's sums, made afresh, cost less than
+        # keeping the totals up to date, and keep them Lloyd's.
+        assigned = _assign_listed(samples, _every_row(n), n, new, labels,
+                                  upper, lower)
+        return (*assigned[:4], _lloyd_totals(samples.flat, samples.weights,
+                                             assigned[0][:n], k))
 
-    # After a whole reassignment many labels changed: Lloyd's sums, made
-    # afresh, are then cheaper than gathering the changed samples (at
-    # 200,000 x 64, 3 ms against up to 70).
-    totals = tf.cond(whole, lambda: _all_totals(samples, labels, k), update)
-    return new, labels, upper, lower, totals, tf.shape(moved)[0], whole
+    labels, upper, lower, n_changed, totals = tf.cond(
+        whole, everyone, lambda: _assign_listed(
+            samples, _listed(loose), count, new, labels, upper, lower,
+            totals))
+    return new, labels, upper, lower, totals, n_changed, whole
 
 
-def _relocate(samples, centroids, labels):
+def _relocate(samples, centroids, labels, upper, lower):
     """Lloyd's update with empty clusters relocated (`stats`), then every
     sample assigned afresh: rare, so done plainly."""
     flat, weights = samples.flat, samples.weights
+    n = tf.shape(flat)[0]
+    k = tf.shape(centroids)[0]
     # Lloyd's sums, from scratch in the samples' dtype, as `lloyd` makes
     # them: which samples fill the empty clusters depends on them.
-    sums, counts = (_cluster_sums_xla if samples.xla else cluster_sums)(
-        flat, labels, tf.shape(centroids)[0], weights)
-    sums, counts = relocate_empty(flat, tf.shape(flat)[0], centroids, labels,
-                                  sums, counts, weights)
+    sums, counts = cluster_sums(flat, labels[:n], k, weights)
+    sums, counts = relocate_empty(flat, n, centroids, labels[:n], sums,
+                                  counts, weights)
     new = means_or_keep(sums, counts, centroids)
-    new_labels, upper, lower, changed = _changed(
-        labels, *_assign_all(samples, new))
-    return (new, new_labels, upper, lower,
-            _all_totals(samples, new_labels, tf.shape(centroids)[0]),
-            tf.size(changed), tf.constant(False))  # not for want of bounds
-
-
-def _reassign(samples, labels, upper, lower, old, new):
-    """Labels for the centroids `new`, from those for `old`, with bounds.
-
-    The bounds move with the centroids; a sample is assigned again only
-    when its bounds no longer prove its cluster, by more than the margin.
-    Returns the labels, the bounds, the indices of the samples whose
-    label changed, and whether every sample was assigned again.
-    """
-    margin = _margin(samples.longest, new)
-    upper, lower, half, loose = _moved_bounds(labels, upper, lower, old,
-                                              new, margin)
-    loose = tf.where(loose)[:, 0]
-    whole = (tf.cast(tf.size(loose), tf.float32)
-             > MOST * tf.cast(tf.size(labels), tf.float32))
-    return (*tf.cond(
-        whole,
-        lambda: _changed(labels, *_assign_all(samples, new)),
-        lambda: _reassign_some(samples, labels, upper, lower, half, loose,
-                               new, margin)), whole)
-
-
-def _changed(old_labels, labels, upper, lower):
-    """labels, upper, lower and the indices of the labels that changed."""
-    return (labels, upper, lower,
-            tf.where(labels != old_labels)[:, 0])
-
-
-def _reassign_some(samples, labels, upper, lower, half, loose, new,
-                   margin):
-    """_reassign for the samples `loose` (indices) alone."""
-    # First tighten u to the exact distance to its own centroid.
-    x = tf.gather(samples.flat, loose)
-    own = tf.gather(labels, loose)
-    exact = _slack(tf.norm(x - tf.gather(new, own), axis=1))
-    bound = tf.maximum(tf.reduce_min(tf.gather(lower, loose), axis=1),
-                       tf.gather(half, own))
-    # Those still unproven get distances to every centroid.
-    doubt = tf.where(~_proven(exact, bound, margin))[:, 0]
-    found, found_upper, found_lower = _assign_rows(
-        samples, tf.gather(x, doubt), new)
-    again = tf.gather(loose, doubt)[:, tf.newaxis]
-    upper = tf.tensor_scatter_nd_update(
-        upper, loose[:, tf.newaxis],
-        tf.tensor_scatter_nd_update(exact, doubt[:, tf.newaxis],
-                                    found_upper))
-    changed = tf.gather(again, tf.where(found != tf.gather(own, doubt))[:, 0])
-    return (tf.tensor_scatter_nd_update(labels, again, found), upper,
-            tf.tensor_scatter_nd_update(lower, again, found_lower),
-            changed[:, 0])
+    labels, upper, lower, n_changed, _ = _assign_listed(
+        samples, _every_row(n), n, new, labels, upper, lower)
+    return (new, labels, upper, lower,
+            _lloyd_totals(flat, weights, labels[:n], k), n_changed,
+            tf.constant(False))                 # not for want of bounds
 
 
 def _slack(values, down=False):
@@ -535,11 +519,10 @@ def _proven(upper, bound, margin):
     return (upper < bound) & (upper ** 2 + 2 * margin < bound ** 2)
 
 
-@tf.function(jit_compile=True)
 def _moved_bounds(labels, upper, lower, old, new, margin):
     """The bounds after the centroids moved from `old` to `new`, half the
     distance from each centroid to its nearest other, and which samples
-    the bounds no longer prove; the (n,)-sized work, fused by XLA."""
+    the bounds no longer prove."""
     moved = tf.norm(new - old, axis=1)                            # (k,)
     # Each group's bound falls by the largest move in the group alone:
     # with many clusters, a few fast centroids no longer loosen them all.
@@ -562,3 +545,11 @@ def _moved_bounds(labels, upper, lower, old, new, margin):
     half = _slack(tf.reduce_min(between, axis=1) / 2, down=True)
     bound = tf.maximum(tf.reduce_min(lower, axis=1), tf.gather(half, labels))
     return upper, lower, half, ~_proven(upper, bound, margin)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(xla):
+    """`_start` and `_loop` as tf.functions: with XLA for large data, as a
+    plain graph for small (see `lloyd._compiled`)."""
+    return (tf.function(_start, jit_compile=xla, reduce_retracing=True),
+            tf.function(_loop, jit_compile=xla, reduce_retracing=True))
