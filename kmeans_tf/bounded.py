@@ -431,11 +431,8 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
         inertia = inertia_from_sums(sum_of_squares, centroids, sums, counts)
         settled = n_changed == 0
         shapes = [values.shape for values in (labels, upper, lower, totals)]
-        new, labels, upper, lower, totals, n_changed, whole = tf.cond(
-            tf.reduce_any(counts == 0),
-            lambda: _relocate(samples, centroids, labels, upper, lower),
-            lambda: _step(samples, centroids, labels, upper, lower, sums,
-                          counts, totals))
+        new, labels, upper, lower, totals, n_changed, whole = _step(
+            samples, centroids, labels, upper, lower, sums, counts, totals)
         # Kept as they came in, however loosely the centroids' shape was
         # traced (reduce_retracing), as tf.while_loop requires.
         labels, upper, lower, totals = (
@@ -457,53 +454,50 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
 
 
 def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
-    """The means, the bounded assignment to them, and the totals kept up
-    to date by the samples that changed cluster alone."""
+    """The means, the bounded assignment to them, the totals kept up to
+    date by the samples that changed cluster alone, how many did, and
+    whether most samples were in doubt."""
+    n = tf.shape(samples.flat)[0]
+    k = tf.shape(centroids)[0]
+    empty = tf.reduce_any(counts == 0)
     # Divided in the samples' dtype, as Lloyd divides: where its sums are
     # exact (integer data, say), the centroids are then Lloyd's to the bit,
     # and exact ties break alike.
-    new = means_or_keep(tf.cast(sums, centroids.dtype), counts, centroids)
-    n = tf.shape(samples.flat)[0]
-    k = tf.shape(centroids)[0]
+    new = tf.cond(empty, lambda: _relocated_means(samples, centroids, labels),
+                  lambda: means_or_keep(tf.cast(sums, centroids.dtype),
+                                        counts, centroids))
+    # The bounds hold however far the centroids moved, relocated or not.
     upper, lower, _, loose = _moved_bounds(labels, upper, lower, centroids,
                                            new, _margin(samples.longest, new))
     loose = loose[:n]                                 # not the spare row
     count = tf.math.count_nonzero(loose, dtype=tf.int32)
     whole = (tf.cast(count, tf.float32)
              > MOST * tf.cast(n, tf.float32))
-
-    def everyone():
-        # Many labels changed: Lloyd's sums, made afresh, cost less than
-        # keeping the totals up to date, and keep them Lloyd's.
-        assigned = _assign_listed(samples, _every_row(n), n, new, labels,
-                                  upper, lower)
-        return (*assigned[:4], _lloyd_totals(samples.flat, samples.weights,
-                                             assigned[0][:n], k))
-
-    labels, upper, lower, n_changed, totals = tf.cond(
-        whole, everyone, lambda: _assign_listed(
-            samples, _listed(loose), count, new, labels, upper, lower,
-            totals))
-    return new, labels, upper, lower, totals, n_changed, whole
+    # One assignment for either case, so that XLA compiles it once.
+    order, count = tf.cond(whole, lambda: (_every_row(n), n),
+                           lambda: (_listed(loose), count))
+    labels, upper, lower, n_changed, kept = _assign_listed(
+        samples, order, count, new, labels, upper, lower, totals)
+    # After a whole reassignment many labels changed: Lloyd's sums, made
+    # afresh, keep the totals Lloyd's.
+    totals = tf.cond(whole, lambda: _lloyd_totals(
+        samples.flat, samples.weights, labels[:n], k), lambda: kept)
+    # Most samples in doubt after a relocation is not for want of bounds.
+    return new, labels, upper, lower, totals, n_changed, whole & ~empty
 
 
-def _relocate(samples, centroids, labels, upper, lower):
-    """Lloyd's update with empty clusters relocated (`stats`), then every
-    sample assigned afresh: rare, so done plainly."""
+def _relocated_means(samples, centroids, labels):
+    """Lloyd's update with empty clusters relocated (`stats`): rare, so
+    done plainly."""
     flat, weights = samples.flat, samples.weights
     n = tf.shape(flat)[0]
-    k = tf.shape(centroids)[0]
     # Lloyd's sums, from scratch in the samples' dtype, as `lloyd` makes
     # them: which samples fill the empty clusters depends on them.
-    sums, counts = cluster_sums(flat, labels[:n], k, weights)
+    sums, counts = cluster_sums(flat, labels[:n], tf.shape(centroids)[0],
+                                weights)
     sums, counts = relocate_empty(flat, n, centroids, labels[:n], sums,
                                   counts, weights)
-    new = means_or_keep(sums, counts, centroids)
-    labels, upper, lower, n_changed, _ = _assign_listed(
-        samples, _every_row(n), n, new, labels, upper, lower)
-    return (new, labels, upper, lower,
-            _lloyd_totals(flat, weights, labels[:n], k), n_changed,
-            tf.constant(False))                 # not for want of bounds
+    return means_or_keep(sums, counts, centroids)
 
 
 def _slack(values, down=False):
