@@ -100,13 +100,22 @@ def worth_it(n_samples, n_features, n_clusters):
     DIRECT_MAX_FEATURES features) when an iteration is at least
     BOUNDS_MIN_PRODUCTS multiply-adds, and BOUNDS_MIN_PER_SAMPLE for each
     sample. Measured on 2 cores, to convergence on overlapping blobs from
-    a k-means++ start, "auto" with the probe against Lloyd:
-    200,000 x 32, k=64 (2,048 a sample): 372 ms against 806; 100,000 x 16,
-    k=256: 311 against 502; 200,000 x 64, k=32: 459 against 1,430; but
-    200,000 x 16, k=50 (800 a sample): 490 against 331, and 50,000 x 16,
-    k=64: 178 against 67. On data with no clusters, where the bounds prove
-    little, "auto" keeps to Lloyd's loop (see PROBE_ROWS). With few features
-    Lloyd's running minimum is faster than any bound."""
+    a k-means++ start, ms with "auto" (Lloyd's loop, then the bounds once
+    the probe finds they pay) / Lloyd / the bounds from the start:
+
+        200,000 x 32, k=64 (2,048 a sample)    315 /   719 / 408
+        200,000 x 64, k=32 (2,048)             305 / 1,225 / 364
+        100,000 x 16, k=128 (2,048)            154 /   196 / 204
+        100,000 x 16, k=256 (4,096)            222 /   367 / 250
+
+    and below the thresholds, where "auto" is Lloyd's loop:
+
+        200,000 x 16, k=50 (800)               315 /   303 / 687
+        50,000 x 16, k=64 (1,024; 51 M)         64 /    65 / 120
+
+    On data with no clusters, where the bounds prove little, "auto" keeps
+    to Lloyd's loop (see PROBE_ROWS). With few features Lloyd's running
+    minimum is faster than any bound."""
     return (not direct_form(n_features)
             and n_features * n_clusters >= BOUNDS_MIN_PER_SAMPLE
             and n_samples * n_features * n_clusters >= BOUNDS_MIN_PRODUCTS)
