@@ -10,6 +10,7 @@ script takes next to TensorFlow's own import.
 
     python benchmark.py            # all cases, about ten minutes on 2 cores
     python benchmark.py --quick    # small sizes, to try it out
+    python benchmark.py --more     # shapes the goals do not name instead
 """
 import argparse
 import functools
@@ -31,12 +32,20 @@ CASES = [
 ]
 QUICK_CASES = [("100,000 x 2, k=3", 100_000, 2, 3, 10, 3),
                ("20,000 x 16, k=16", 20_000, 16, 16, 10, 3)]
+# Shapes the goals do not name, for --more: other paths of the engine.
+MORE_CASES = [("500,000 x 8, k=16", 500_000, 8, 16, 20, 3),
+              ("200,000 x 16, k=128", 200_000, 16, 128, 20, 3),
+              ("50,000 x 32, k=1000", 50_000, 32, 1000, 10, 3),
+              ("2,000,000 x 3, k=20", 2_000_000, 3, 20, 10, 3)]
 # Time to convergence: (name, n_samples, n_features, n_clusters, side,
 # repeats), on overlapping blobs (see blob_samples), tol=0, max_iter=300,
 # the same start.
 CONVERGENCE_CASES = [("200,000 x 64, k=64", 200_000, 64, 64, 4, 3),
                      ("100,000 x 16, k=256", 100_000, 16, 256, 6, 3)]
 QUICK_CONVERGENCE_CASES = [("20,000 x 16, k=32", 20_000, 16, 32, 4, 2)]
+MORE_CONVERGENCE_CASES = [("200,000 x 32, k=64", 200_000, 32, 64, 4, 3),
+                          ("50,000 x 32, k=1000", 50_000, 32, 1000, 8, 2),
+                          ("500,000 x 8, k=32", 500_000, 8, 32, 4, 3)]
 # The lesson's broadcast holds n x k x d floats twice over; skip it above.
 LESSON_MAX_BYTES = 8 * 2**30
 MEMORY_CASE = (10_000_000, 2, 100, 3)
@@ -286,6 +295,9 @@ def main():
                                      RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes only, and skip the 10M probe")
+    parser.add_argument("--more", action="store_true",
+                        help="other shapes instead of the named ones, "
+                        "and skip the 10M probe")
     parser.add_argument("--convergence-only", action="store_true",
                         help="only the time-to-convergence table")
     parser.add_argument("--case", default="", metavar="TEXT",
@@ -301,8 +313,9 @@ def main():
     def chosen(cases):
         return [case for case in cases if args.case in case[0]]
 
-    for case in chosen([] if args.convergence_only
-                       else QUICK_CASES if args.quick else CASES):
+    cases = (QUICK_CASES if args.quick else MORE_CASES if args.more
+             else CASES)
+    for case in chosen([] if args.convergence_only else cases):
         print(f"case {case[0]}, {case[4]} iterations:", flush=True)
         rows += benchmark_case(*case)
     print_table(["case", "implementation", "ms / iteration",
@@ -311,6 +324,7 @@ def main():
 
     convergence = []
     for case in chosen(QUICK_CONVERGENCE_CASES if args.quick
+                       else MORE_CONVERGENCE_CASES if args.more
                        else CONVERGENCE_CASES):
         print(f"convergence {case[0]}:", flush=True)
         convergence += convergence_case(*case)
@@ -318,7 +332,7 @@ def main():
                  "iterations", "vs fastest peer", "labels unlike Lloyd's"],
                 ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"], convergence)
 
-    if args.convergence_only or args.case:
+    if args.convergence_only or args.case or args.more:
         return
     if not args.quick:
         n, d, k, iterations = MEMORY_CASE
