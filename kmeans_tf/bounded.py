@@ -262,9 +262,8 @@ def _margin(longest, centroids):
     2 |c|)², with the largest lengths; it bounds the error of a squared
     distance between two centroids too, at most (d + 2) eps (2 |c|)². A
     pair of squared distances closer than twice this is a tie that
-    rounding may break either way. Taken
-    from the centroids in use each time, so a far start does not loosen
-    every later bound."""
+    rounding may break either way. Taken from the centroids in use each
+    time, so a far start does not loosen every later bound."""
     eps = np.finfo(centroids.dtype.as_numpy_dtype).eps
     reach = longest + 2 * tf.reduce_max(tf.norm(centroids, axis=1))
     d = tf.cast(tf.shape(centroids)[1], centroids.dtype)
@@ -424,7 +423,8 @@ def _sums_and_counts(totals, weighted):
 def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
           centroids, labels, upper, lower, totals, n_changed, streak):
     """Iterations i, ..., until-1 (as lloyd's loop) from the state after
-    the assignment to `centroids`: labels, bounds, totals (`_totals`), and
+    the assignment to `centroids`: the labels and bounds (the tables of
+    `_assign_listed`, with their spare row), the totals (`_totals`), and
     how many labels that assignment changed. It ends early, at the start
     of an iteration, once `streak` (iterations in a row that assigned
     every sample again) reaches give_up."""
