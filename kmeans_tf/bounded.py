@@ -52,7 +52,7 @@ import numpy as np
 
 from . import lloyd
 from ._tensorflow import tf
-from .distances import XLA_MIN_VALUES, direct_form, squared_distances
+from .distances import compiled_size, direct_form, squared_distances
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
@@ -199,7 +199,7 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     samples = _Samples(flat, None if data.weights is None else
                        data.weights[:data.n],
                        tf.reduce_max(tf.norm(flat, axis=1)))
-    start, loop = _compiled(data.n * flat.shape[1] >= XLA_MIN_VALUES)
+    start, loop = _compiled(compiled_size(data.n, flat.shape[1]))
     labels, upper, lower, totals = start(samples, centroids)
     n_changed = (tf.constant(data.n) if previous_labels is None else
                  tf.math.count_nonzero(labels[:data.n] != previous_labels,

@@ -96,7 +96,7 @@ def assign(samples, centroids):
     (n, d), k = samples.shape, centroids.shape[0]
     data = centred_chunks(samples, k, scale)
     centroids = centroids * scale - data.centre
-    if running_min_form(d, k, n * d >= XLA_MIN_VALUES):
+    if running_min_form(d, k, compiled_size(n, d)):
         flat = tf.reshape(data.chunks, (-1, d))
         return _running_minimum_xla(flat, centroids, k, d)[:n]
     return assign_chunks(data.chunks, centroids, direct_form(d))[:n]
@@ -129,11 +129,10 @@ def centred_chunks(samples, n_clusters, scale, weights=None, centre=True):
     and keeps the expanded formula accurate for data far from the origin.
     """
     n, n_features = samples.shape
-    xla = n * n_features >= XLA_MIN_VALUES
+    xla = compiled_size(n, n_features)
     per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
-    budget = (GROUPED_CHUNK_BYTES if xla and not direct_form(n_features)
-              and n_clusters > PRODUCT_RUNNING_MIN_MAX_CLUSTERS
-              else CHUNK_BYTES)
+    budget = (GROUPED_CHUNK_BYTES if not direct_form(n_features)
+              and grouped_argmin(n_clusters, xla) else CHUNK_BYTES)
     n_chunks = 1 if running_min_form(n_features, n_clusters, xla) else -(
         -n // max(1, budget // (samples.dtype.size * per_sample)))
     chunk_size = -(-n // n_chunks)
@@ -174,9 +173,22 @@ def _centre_and_pad(samples, scale, weights, centre, n_chunks, chunk_size):
 _centre_and_pad_xla = tf.function(_centre_and_pad, jit_compile=True)
 
 
+def compiled_size(n_samples, n_features):
+    """Whether data of this size run compiled by XLA (see
+    XLA_MIN_VALUES)."""
+    return n_samples * n_features >= XLA_MIN_VALUES
+
+
 def direct_form(n_features):
     """Whether distances come from differences rather than a product."""
     return n_features <= DIRECT_MAX_FEATURES
+
+
+def grouped_argmin(n_clusters, compiled):
+    """Whether the product's argmin goes by groups (`lowest_by_groups`),
+    rather than a running minimum over its rows or tf.argmin (see
+    `nearest`)."""
+    return compiled and n_clusters > PRODUCT_RUNNING_MIN_MAX_CLUSTERS
 
 
 def running_min_form(n_features, n_clusters, xla):
@@ -245,13 +257,14 @@ def nearest(x, centroids, direct, compiled=False):
         return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
     centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
     n_clusters = centroids.shape[0]
-    if compiled and n_clusters <= PRODUCT_RUNNING_MIN_MAX_CLUSTERS:
+    grouped = grouped_argmin(n_clusters, compiled)
+    if compiled and not grouped:
         partial = (centroid_sq[:, tf.newaxis]
                    - 2 * tf.matmul(centroids, x, transpose_b=True))  # (k, m)
         return first_lowest(partial[j] for j in range(n_clusters))
     partial = centroid_sq - 2 * tf.matmul(x, centroids,
                                           transpose_b=True)       # (m, k)
-    if compiled:
+    if grouped:
         return lowest_by_groups(partial)
     return tf.argmin(partial, axis=1, output_type=tf.int32)       # (m,)
 

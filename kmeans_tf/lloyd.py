@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._tensorflow import tf
-from .distances import (XLA_MIN_VALUES, assign_chunks, direct_form,
+from .distances import (assign_chunks, compiled_size, direct_form,
                         running_min_form, running_minimum,
                         squared_distances)
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
@@ -123,7 +123,7 @@ def with_offset(progress, done, max_iter):
 
 def _options(data, centroids, radius, probe=None):
     """Whether the loop compiles with XLA, and its `_Options`."""
-    xla = data.n * data.chunks.shape[-1] >= XLA_MIN_VALUES
+    xla = compiled_size(data.n, data.chunks.shape[-1])
     k, d = centroids.shape
     return xla, _Options(direct_form(d), radius is not None,
                          running_min_form(d, k, xla), xla, k, d, probe)
