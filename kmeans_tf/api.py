@@ -158,7 +158,7 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         scale = distances.power_of_two_scale(
             distances.largest_magnitude(pool))
         data = distances.centred_chunks(pool, n_clusters, scale, weights,
-                                        centre=not spherical)
+                                        centre=not spherical, counted=True)
         centre, threshold = data.centre, tol * float(data.variance)
 
         # Bounds only where distances come from a matrix product (more

@@ -17,8 +17,8 @@ from ._tensorflow import tf
 from .distances import (assign_chunks, compiled_size, direct_form,
                         running_min_form, running_minimum,
                         squared_distances)
-from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
-                    on_sphere, relocate_empty)
+from .stats import (cluster_sums, counted_sums, inertia_from_sums,
+                    means_or_keep, on_sphere, relocate_empty)
 
 # Why a run stopped, by its stop code; 0 means it is still running.
 STOP_REASONS = ("reached max_iter", "no label changed",
@@ -82,7 +82,7 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     dtype = data.chunks.dtype
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
-    labels = -tf.ones((padded,), tf.int32) if previous_labels is None else \
+    labels = tf.fill((padded,), -1) if previous_labels is None else \
         tf.pad(previous_labels, [[0, padded - data.n]], constant_values=-1)
     # Always HISTORY_BLOCK columns: one shape, so one compilation, for any
     # max_iter.
@@ -125,8 +125,10 @@ def _options(data, centroids, radius, probe=None):
     """Whether the loop compiles with XLA, and its `_Options`."""
     xla = compiled_size(data.n, data.chunks.shape[-1])
     k, d = centroids.shape
+    rows = data.chunks.shape[0] * data.chunks.shape[1]
     return xla, _Options(direct_form(d), radius is not None,
-                         running_min_form(d, k, xla), xla, k, d, probe)
+                         running_min_form(d, k, xla), xla, k, d,
+                         data.chunks.shape[-1] > d, rows > data.n, probe)
 
 
 def bursts(burst, max_iter, progress=None):
@@ -163,6 +165,8 @@ class _Options(NamedTuple):
     compiled: bool      # under XLA (it picks the argmin, see distances)
     n_clusters: int
     n_features: int
+    counted: bool       # a column of ones follows the features (distances)
+    padded: bool        # the chunks have rows of padding after the samples
     probe: object = None  # see iterate
 
 
@@ -180,7 +184,9 @@ def _assign(data, flat, centroids, options):
 
 
 def _lloyd_step(data, flat, centroids, radius, options):
-    """One Lloyd iteration. Returns labels, inertia and new centroids.
+    """One Lloyd iteration. Returns labels, inertia, new centroids, and the
+    per-cluster sums and counts of the labels (before any empty cluster's
+    relocation).
 
     The inertia is that of `centroids`, the ones the samples were assigned
     to. Clusters left empty take the samples farthest from their own
@@ -188,19 +194,27 @@ def _lloyd_step(data, flat, centroids, radius, options):
     """
     k = tf.shape(centroids)[0]
     labels = _assign(data, flat, centroids, options)
-    padding = tf.range(tf.shape(labels)[0]) >= data.n
-    sums, counts = cluster_sums(flat, tf.where(padding, k, labels), k,
-                                data.weights)
+    kept = labels
+    if options.padded:                 # padding goes to an extra cluster
+        kept = tf.where(tf.range(tf.shape(labels)[0]) >= data.n, k, labels)
+    if options.counted:
+        sums, counts = counted_sums(flat, kept, k, options.n_features)
+    else:
+        sums, counts = cluster_sums(flat, kept, k, data.weights)
     inertia = inertia_from_sums(data.sum_of_squares, centroids, sums, counts)
+    totals = sums, counts
+    # (The samples without a column of ones are sliced in the branch: out
+    # of it, XLA would copy them every iteration.)
     sums, counts = tf.cond(
         tf.reduce_any(counts == 0),
-        lambda: relocate_empty(flat, data.n, centroids, labels, sums, counts,
+        lambda: relocate_empty(flat[:, :options.n_features], data.n,
+                               centroids, labels, sums, counts,
                                data.weights),
         lambda: (sums, counts))
     new_centroids = means_or_keep(sums, counts, centroids)
     if options.spherical:
         new_centroids = on_sphere(new_centroids, radius, centroids)
-    return labels, inertia, new_centroids
+    return labels, inertia, new_centroids, totals
 
 
 def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
@@ -218,32 +232,49 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
     padding = tf.range(tf.shape(flat)[0]) >= data.n
     first = i
 
-    def not_done(i, centroids, labels, stop, history):
+    def not_done(i, centroids, labels, stop, history, old_totals):
         return tf.logical_and(i < until, stop == 0)
 
-    def step(i, centroids, old_labels, stop, history):
-        labels, inertia, new_centroids = _lloyd_step(data, flat, centroids,
-                                                     radius, options)
+    def step(i, centroids, old_labels, stop, history, old_totals):
+        labels, inertia, new_centroids, totals = _lloyd_step(
+            data, flat, centroids, radius, options)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
-        stop = stop_code(tf.reduce_all((labels == old_labels) | padding),
-                         shift, threshold)
+        # Equal labels give equal sums and counts, bit for bit (the scatter
+        # adds in a fixed order), so while those differ from the last
+        # iteration's the labels do too: the comparison of every label, a
+        # pass over them, is made only when they repeat, and on a call's
+        # first iteration, which has no totals before it.
+        repeated = tf.logical_or(i == first, tf.reduce_all(
+            [tf.reduce_all(new == old)
+             for new, old in zip(totals, old_totals)]))
+        settled = tf.cond(
+            repeated,
+            lambda: tf.reduce_all((labels == old_labels) | padding),
+            lambda: tf.constant(False))
+        stop = stop_code(settled, shift, threshold)
         if options.probe is not None:
             stop = tf.where((stop == 0) & options.probe(
                 probe_rows, centroids, new_centroids), PROBED, stop)
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
-        return i + 1, new_centroids, labels, stop, history
+        return i + 1, new_centroids, labels, stop, history, totals
 
-    return tf.while_loop(not_done, step,
-                         (i, centroids, labels, tf.constant(0), history))
+    k, d = options.n_clusters, options.n_features
+    no_totals = (tf.zeros((k, d), centroids.dtype),
+                 tf.zeros((k,), tf.int32 if data.weights is None
+                          else data.weights.dtype))
+    return tf.while_loop(
+        not_done, step,
+        (i, centroids, labels, tf.constant(0), history, no_totals))[:5]
 
 
 def _final_assignment(data, centroids, options):
     """Labels for the final centroids, and their (weighted) inertia."""
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
     labels = _assign(data, flat, centroids, options)
-    distances = squared_distances(flat, centroids, labels)[:data.n]
+    distances = squared_distances(flat[:, :options.n_features], centroids,
+                                  labels)[:data.n]
     if data.weights is not None:
         distances *= data.weights[:data.n]
     return labels, tf.reduce_sum(tf.cast(distances, tf.float64))

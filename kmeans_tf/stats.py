@@ -28,6 +28,16 @@ def cluster_sums(samples, labels, n_clusters, weights=None):
     return sums[:n_clusters], counts[:n_clusters]
 
 
+def counted_sums(rows, labels, n_clusters, n_features):
+    """cluster_sums of rows that carry a column of ones after their
+    n_features features (see `distances.COUNTED_WIDTH`): one scatter adds
+    up the sums and, in that column, the counts (float sums of ones, exact
+    below `distances.COUNTED_MAX_SAMPLES` rows)."""
+    totals = tf.math.unsorted_segment_sum(rows, labels, n_clusters + 1)
+    return (totals[:n_clusters, :n_features],
+            tf.cast(totals[:n_clusters, n_features], tf.int32))
+
+
 def means_or_keep(sums, counts, fallback):
     """sums / counts per cluster; where a count is 0, the fallback row.
 

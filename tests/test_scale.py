@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 
 import functions as fn
 import tensorflow as tf
@@ -77,6 +78,30 @@ def test_compiled_loop_equals_eager_lesson_steps(n_samples, n_features):
             break
         np.testing.assert_allclose(compiled.centroids, centroids,
                                    rtol=1e-9, atol=1e-9)
+
+
+def test_few_features_compiled_stop_where_sklearn_stops():
+    # 200,000 x 2 runs compiled, over rows that carry a column of ones (one
+    # scatter adds up sums and counts), and its loop compares every label
+    # only when the sums and counts repeat: float64 (no rounding apart),
+    # so the same labels, iterations and centroids as scikit-learn's Lloyd,
+    # with and without a progress callback (compiled calls of a few
+    # iterations, whose first ones compare every label).
+    samples = blobs([50_000] * 4, [3] * 4, 2, seed=11)
+    k = 6                        # more clusters than blobs: a long run
+    data = distances.centred_chunks(tf.constant(samples), k, 1.0,
+                                    counted=True)
+    assert data.chunks.shape[-1] == distances.COUNTED_WIDTH
+    init = samples[:k]
+    theirs = KMeans(k, init=init, n_init=1, tol=0,
+                    algorithm="lloyd").fit(samples)
+    for progress in [None, lambda *args: None]:
+        ours = fn.kmeans(samples, k, init=init, tol=0, progress=progress)
+        assert ours.stop_reason == "no label changed"
+        assert ours.n_iter == theirs.n_iter_ > 100
+        np.testing.assert_array_equal(ours.labels, theirs.labels_)
+        np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                                   rtol=1e-9)
 
 
 def test_progress_reports_and_changes_nothing():
