@@ -52,7 +52,7 @@ import numpy as np
 
 from . import lloyd
 from ._tensorflow import tf
-from .distances import compiled_size, direct_form, squared_distances
+from .distances import compiled_size, direct_form, inertia_of
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
@@ -247,13 +247,9 @@ def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
 
 @tf.function(jit_compile=True)
 def _inertia(flat, weights, centroids, labels):
-    """The (weighted) inertia exactly, from the differences, in float64;
-    fused by XLA into one pass."""
-    squared = squared_distances(tf.cast(flat, tf.float64),
-                                tf.cast(centroids, tf.float64), labels)
-    if weights is not None:
-        squared *= tf.cast(weights, tf.float64)
-    return tf.reduce_sum(squared)
+    """The (weighted) inertia, as Lloyd's final assignment makes it
+    (`distances.inertia_of`), fused by XLA into one pass."""
+    return inertia_of(flat, centroids, labels, weights)
 
 
 def _margin(longest, centroids):

@@ -15,8 +15,7 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import (assign_chunks, compiled_size, direct_form,
-                        running_min_form, running_minimum,
-                        squared_distances)
+                        inertia_of, running_min_form, running_minimum)
 from .stats import (cluster_sums, counted_sums, inertia_from_sums,
                     means_or_keep, on_sphere, relocate_empty)
 
@@ -273,11 +272,9 @@ def _final_assignment(data, centroids, options):
     """Labels for the final centroids, and their (weighted) inertia."""
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
     labels = _assign(data, flat, centroids, options)
-    distances = squared_distances(flat[:, :options.n_features], centroids,
-                                  labels)[:data.n]
-    if data.weights is not None:
-        distances *= data.weights[:data.n]
-    return labels, tf.reduce_sum(tf.cast(distances, tf.float64))
+    return labels, inertia_of(
+        flat[:data.n, :options.n_features], centroids, labels[:data.n],
+        None if data.weights is None else data.weights[:data.n])
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ from . import distances
 from ._tensorflow import tf
 from .checks import (check_centroids, check_int, check_labels, check_samples,
                      check_seed)
-from .distances import assign, squared_distances
+from .distances import assign, inertia_of
 from .stats import cluster_sums
 
 
@@ -74,8 +74,7 @@ def bic(samples, centroids, scale=1.0):
     k = centroids.shape[0]
     labels = assign(samples, centroids)
     _, counts = cluster_sums(samples, labels, k)
-    inertia = float(tf.reduce_sum(tf.cast(
-        squared_distances(samples, centroids, labels), tf.float64)))
+    inertia = float(inertia_of(samples, centroids, labels))
     if inertia == 0:
         return float("inf")                # every sample on its centroid
     variance = inertia / (d * (n - k))
