@@ -63,9 +63,10 @@ BLOCK_ROWS = 2048
 # Centroids per group of Yinyang's bounds (Ding et al. 2015): each sample
 # keeps a lower bound for each group of this many clusters. Fewer groups
 # are looser bounds but a smaller table to move each iteration. Measured
-# (2 cores, to convergence as in worth_it; ms with 8 / 16 / 32): 100,000 x
-# 16, k=256: 223 / 221 / 221; 200,000 x 64, k=64: 414 / 382 / 378.
-GROUP_SIZE = 16
+# (2 cores, to convergence as in worth_it, ms of the iterations with
+# bounds, with 16 / 32): 100,000 x 16, k=256: 98 / 94; 200,000 x 64,
+# k=64: 214 / 202; 200,000 x 32, k=64 and 50,000 x 32, k=1000: the same.
+GROUP_SIZE = 32
 # When more than this share of the samples is in doubt, all are assigned
 # again: cheaper than listing most of them.
 MOST = 0.5
@@ -275,11 +276,11 @@ def _two_nearest(x, centroids, margin):
 
     The candidates are made cluster-major, (k, m), so that each group's
     minimum is a reduction across the samples' axis, which vectorises
-    (measured at 2,048 x 16, k=256: 0.68 ms a block against 0.83 with
-    the product sample-major). The own cluster is in the first group with
-    the lowest, at the first index there with it, which is argmin's
-    lowest index on ties. Only that group's candidates are looked at
-    again, for the second lowest.
+    (measured at 2,048 x 16, k=256, groups of 16: 0.68 ms a block against
+    0.83 with the product sample-major). The own cluster is in the first
+    group with the lowest, at the first index there with it, which is
+    argmin's lowest index on ties. Only that group's candidates are looked
+    at again, for the second lowest.
     """
     k = tf.shape(centroids)[0]
     partial = (tf.reduce_sum(centroids ** 2, axis=1)[:, tf.newaxis]
