@@ -195,7 +195,9 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     """The bounded iterations from `centroids`; `previous_labels` (n,)
     the assignment before them, if any. With `give_up`, after that many
     iterations in a row with most samples in doubt, the rest of the run is
-    Lloyd's loop (`lloyd.run`), from the same state."""
+    Lloyd's loop (`lloyd.run`), from the same state: one in which the last
+    assignment changed labels (see `_loop`), as Lloyd's first iteration,
+    which has none before it to compare with, takes it to be."""
     flat = _flat(data)
     samples = _Samples(flat, None if data.weights is None else
                        data.weights[:data.n],
@@ -217,33 +219,21 @@ def _run(data, centroids, max_iter, threshold, progress=None,
             tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
             upper, lower, totals, n_changed, streak)
         next_i, stop = int(next_i), int(stop)
-        if stop == 0 and int(streak) >= give_up:
+        if stop == 0 and int(streak) >= give_up and int(n_changed) > 0:
             stop = HANDOVER
         return next_i, stop, history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
     labels = labels[:data.n]           # without the tables' spare row
     if stop == HANDOVER:
-        return _hand_over(data, centroids, labels, n_changed, max_iter,
-                          threshold, progress, n_iter, history)
+        return _continued(n_iter, history, lloyd.run(
+            data, centroids, max_iter - n_iter, threshold,
+            lloyd.with_offset(progress, n_iter, max_iter)))
     # `labels` are now those of the final centroids, as lloyd.run's final
     # assignment gives.
     return (centroids.numpy(), labels.numpy(),
             float(_inertia(flat, samples.weights, centroids, labels)),
             n_iter, stop, history[0], history[1])
-
-
-def _hand_over(data, centroids, labels, n_changed, max_iter, threshold,
-               progress, n_iter, history):
-    """The rest of a run by Lloyd's loop, from iteration n_iter: the
-    labels are those of `centroids`; Lloyd's stop rule compares them with
-    the assignment before, which changed n_changed of them."""
-    # Equal to themselves when nothing changed, else unlike any label.
-    previous = labels if int(n_changed) == 0 else -tf.ones_like(labels)
-    return _continued(n_iter, history, lloyd.run(
-        data, centroids, max_iter - n_iter, threshold,
-        lloyd.with_offset(progress, n_iter, max_iter),
-        previous_labels=previous))
 
 
 @tf.function(jit_compile=True)
@@ -428,12 +418,15 @@ def _loop(samples, sum_of_squares, i, until, threshold, give_up, history,
     `_assign_listed`, with their spare row), the totals (`_totals`), and
     how many labels that assignment changed. It ends early, at the start
     of an iteration, once `streak` (iterations in a row that assigned
-    every sample again) reaches give_up."""
+    every sample again) reaches give_up, unless that iteration settles
+    (no label changed): so a run is never handed over to Lloyd's loop
+    settled, which would not know it."""
     first = i
 
     def not_done(i, stop, history, centroids, labels, upper, lower, totals,
                  n_changed, streak):
-        return (i < until) & (stop == 0) & (streak < give_up)
+        return ((i < until) & (stop == 0)
+                & ((streak < give_up) | (n_changed == 0)))
 
     def iterate(i, stop, history, centroids, labels, upper, lower, totals,
                 n_changed, streak):

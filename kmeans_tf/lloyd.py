@@ -38,8 +38,7 @@ def stop_code(settled, shift, threshold):
     return tf.where(settled, 1, tf.where(shift <= threshold, 2, 0))
 
 
-def run(data, centroids, max_iter, threshold, progress=None, radius=None,
-        previous_labels=None):
+def run(data, centroids, max_iter, threshold, progress=None, radius=None):
     """Lloyd's iterations from `centroids`, in the coordinates of `data`.
 
     `data` is a `distances.Chunked`. With `radius` (spherical k-means, for
@@ -48,8 +47,6 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     compiled call (all of them, in practice: runs rarely take more). With
     it, they run in bursts of about PROGRESS_SECONDS, and progress(n_iter,
     max_iter, inertia, shift) is called after each burst.
-    `previous_labels` (n,), the assignment before `centroids`, if any, is
-    what the first iteration's labels are compared with (see stop_code).
 
     Returns
     -------
@@ -57,14 +54,13 @@ def run(data, centroids, max_iter, threshold, progress=None, radius=None,
     inertia history (n_iter,), shift history (n_iter,)), NumPy values.
     """
     centroids, _, n_iter, stop, history = iterate(
-        data, centroids, max_iter, threshold, progress, radius,
-        previous_labels)
+        data, centroids, max_iter, threshold, progress, radius)
     return (*finish(data, centroids, radius), n_iter, stop, history[0],
             history[1])
 
 
 def iterate(data, centroids, max_iter, threshold, progress=None,
-            radius=None, previous_labels=None, probe=None, probe_rows=None):
+            radius=None, probe=None, probe_rows=None):
     """`run`'s iterations without its final assignment, for a run that
     goes on in another way (see `bounded`).
 
@@ -72,17 +68,22 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     calls probe(probe_rows, centroids, new centroids) after each
     iteration, and stops with the code PROBED as soon as it returns True.
 
-    Returns the centroids (k, d) and the last iteration's labels (the
-    assignment to the centroids before them; padded to the chunks' rows),
-    tensors, then n_iter, the stop code and the history (2, n_iter), NumPy.
+    Returns the centroids (k, d) and, with a probe, the last iteration's
+    labels (the assignment to the centroids before them; padded to the
+    chunks' rows; else None), tensors, then n_iter, the stop code and the
+    history (2, n_iter), NumPy.
     """
     xla, options = _options(data, centroids, radius, probe)
     loop, _ = _compiled(xla, options)
     dtype = data.chunks.dtype
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
-    labels = tf.fill((padded,), -1) if previous_labels is None else \
-        tf.pad(previous_labels, [[0, padded - data.n]], constant_values=-1)
+    # No iteration before the first: its sums are NaN, which equal nothing
+    # (see _lloyd_loop); the centroids before it are never looked at.
+    previous = centroids
+    totals = (tf.fill(centroids.shape, tf.constant(np.nan, dtype)),
+              tf.zeros((centroids.shape[0],), _count_dtype(data)))
+    labels = tf.fill((padded if probe else 0,), -1)
     # Always HISTORY_BLOCK columns: one shape, so one compilation, for any
     # max_iter.
     block = tf.zeros((2, HISTORY_BLOCK), dtype)
@@ -90,14 +91,15 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     data = data._replace(n=tf.constant(data.n))
 
     def burst(i, until):
-        nonlocal centroids, labels
-        next_i, centroids, labels, stop, history = loop(
-            data, centroids, labels, tf.constant(i), tf.constant(until),
-            threshold, block, radius, options, probe_rows)
+        nonlocal centroids, previous, totals, labels
+        next_i, centroids, previous, totals, labels, stop, history = loop(
+            data, centroids, previous, totals, labels, tf.constant(i),
+            tf.constant(until), threshold, block, radius, options,
+            probe_rows)
         return int(next_i), int(stop), history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
-    return centroids, labels, n_iter, stop, history
+    return centroids, labels if probe else None, n_iter, stop, history
 
 
 def finish(data, centroids, radius=None):
@@ -216,39 +218,50 @@ def _lloyd_step(data, flat, centroids, radius, options):
     return labels, inertia, new_centroids, totals
 
 
-def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
-                radius, options, probe_rows=None):
+def _count_dtype(data):
+    """The dtype of the clusters' counts: int32, or the weights'."""
+    return tf.int32 if data.weights is None else data.weights.dtype
+
+
+def _lloyd_loop(data, centroids, previous, totals, labels, i, until,
+                threshold, history, radius, options, probe_rows=None):
     """Lloyd's iterations i, i+1, ... until-1 in one graph.
 
-    `labels` are the previous iteration's (-1 before the first). `history`,
-    of shape (2, at least until - i), gets each iteration's inertia and
-    shift, iteration i in column 0. Returns the next i, the centroids and
+    `previous` are the centroids of the iteration before i, and `totals`
+    the sums and counts of their assignment (NaN sums before the first
+    iteration). `labels` are that assignment with a probe (see iterate),
+    else empty. `history`, of shape (2, at least until - i), gets each
+    iteration's inertia and shift, iteration i in column 0. Returns the
+    next i, the centroids, the centroids before them and their totals, the
     labels, the stop code (see stop_code) and the history.
     """
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))  # view
-    # Rows from n on are padding: their labels, -1 in `labels` passed in,
-    # are left out of the comparison.
+    # Rows from n on are padding, left out of the comparison.
     padding = tf.range(tf.shape(flat)[0]) >= data.n
     first = i
 
-    def not_done(i, centroids, labels, stop, history, old_totals):
+    def not_done(i, centroids, previous, old_totals, old_labels, stop,
+                 history):
         return tf.logical_and(i < until, stop == 0)
 
-    def step(i, centroids, old_labels, stop, history, old_totals):
+    def step(i, centroids, previous, old_totals, old_labels, stop,
+             history):
         labels, inertia, new_centroids, totals = _lloyd_step(
             data, flat, centroids, radius, options)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
+        # Lloyd's stop rule compares every label with the last iteration's.
         # Equal labels give equal sums and counts, bit for bit (the scatter
-        # adds in a fixed order), so while those differ from the last
-        # iteration's the labels do too: the comparison of every label, a
-        # pass over them, is made only when they repeat, and on a call's
-        # first iteration, which has no totals before it.
-        repeated = tf.logical_or(i == first, tf.reduce_all(
-            [tf.reduce_all(new == old)
-             for new, old in zip(totals, old_totals)]))
+        # adds in a fixed order), so while those differ the labels do too;
+        # only when they repeat is the last assignment made again, to
+        # compare. So no labels are kept from one iteration to the next,
+        # which XLA would copy every time.
+        repeated = tf.reduce_all([tf.reduce_all(new == old)
+                                  for new, old in zip(totals, old_totals)])
         settled = tf.cond(
             repeated,
-            lambda: tf.reduce_all((labels == old_labels) | padding),
+            lambda: tf.reduce_all(
+                (labels == _assign(data, flat, previous, options))
+                | padding),
             lambda: tf.constant(False))
         stop = stop_code(settled, shift, threshold)
         if options.probe is not None:
@@ -257,15 +270,12 @@ def _lloyd_loop(data, centroids, labels, i, until, threshold, history,
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
-        return i + 1, new_centroids, labels, stop, history, totals
+        return (i + 1, new_centroids, centroids, totals,
+                labels if options.probe is not None else old_labels, stop,
+                history)
 
-    k, d = options.n_clusters, options.n_features
-    no_totals = (tf.zeros((k, d), centroids.dtype),
-                 tf.zeros((k,), tf.int32 if data.weights is None
-                          else data.weights.dtype))
-    return tf.while_loop(
-        not_done, step,
-        (i, centroids, labels, tf.constant(0), history, no_totals))[:5]
+    return tf.while_loop(not_done, step, (i, centroids, previous, totals,
+                                          labels, tf.constant(0), history))
 
 
 def _final_assignment(data, centroids, options):

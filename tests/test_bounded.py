@@ -5,7 +5,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 import kmeans_tf
-from helpers import blobs, brute_force_nearest
+from helpers import blobs
 from kmeans_tf._tensorflow import tf
 
 
@@ -154,7 +154,7 @@ def test_auto_hands_back_to_lloyd_where_the_bounds_fail(monkeypatch):
     seen = []
     auto = kmeans_tf.kmeans(samples, 16, init=start, tol=0, max_iter=30,
                             progress=lambda *values: seen.append(values))
-    assert lloyd_runs and lloyd_runs[0]["previous_labels"] is not None
+    assert lloyd_runs                   # handed over to Lloyd's loop
     reference = KMeans(16, init=start, n_init=1, tol=0, max_iter=30,
                        algorithm="lloyd").fit(samples)
     assert auto.n_iter == reference.n_iter_ == 30
@@ -208,22 +208,29 @@ def test_auto_switching_at_once_with_weights_equals_lloyd(monkeypatch,
                                runs[1].inertia_history, rtol=1e-9)
 
 
-def test_lloyd_from_its_own_labels_settles_at_once_with_padded_chunks(
-        monkeypatch):
-    # A run that goes on from an assignment (as "auto" hands one back):
-    # when its first iteration changes no label, Lloyd's stops there,
-    # whatever the padding rows of its chunks hold.
+def test_lloyd_settles_as_sklearn_with_padded_chunks(monkeypatch):
+    # Lloyd's loop compares every label with the last iteration's only
+    # when the sums and counts repeat, by making the last assignment again.
+    # Its chunks' padding rows sit at the samples' mean, (1, 0, ...) here,
+    # which is nearer the second start than the first, and nearer the first
+    # mean than the second: their labels change while no sample's does, and
+    # must not count. Then it settles at the second iteration, as
+    # scikit-learn does.
     monkeypatch.setattr(kmeans_tf.distances, "CHUNK_BYTES", 1200)
-    samples = overlapping(1001, 8, 3, 6, 13)
-    data = kmeans_tf.distances.centred_chunks(tf.constant(samples), 3, 1.0)
+    rng = np.random.default_rng(3)
+    axis = np.eye(8)[0]                                  # (1, 0, ..., 0)
+    samples = np.concatenate([rng.normal(0, 0.5, (600, 8)) + 5 * axis,
+                              rng.normal(0, 0.5, (400, 8)) - 5 * axis])
+    samples += axis - samples.mean(axis=0)               # the mean exactly
+    data = kmeans_tf.distances.centred_chunks(tf.constant(samples), 2, 1.0)
     assert data.chunks.shape[0] * data.chunks.shape[1] > len(samples)
-    start = samples[:3] + 0.5          # its means are elsewhere: shift > 0
-    previous, _ = brute_force_nearest(samples, start)
-    run = kmeans_tf.lloyd.run(
-        data, tf.constant(start) - data.centre, 10, 0.0,
-        previous_labels=tf.constant(previous, tf.int32))
-    n_iter, stop, shifts = run[3], run[4], run[6]
-    assert (n_iter, stop) == (1, 1) and shifts[0] > 0
+    start = np.array([9 * axis, -5 * axis])
+    centroids, labels, _, n_iter, stop, *_ = kmeans_tf.lloyd.run(
+        data, tf.constant(start) - data.centre, 100, 0.0)
+    reference = KMeans(2, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    assert (n_iter, stop) == (reference.n_iter_, 1) == (2, 1)
+    np.testing.assert_array_equal(labels, reference.labels_)
 
 
 def test_bounded_for_one_k_after_another_equals_lloyd():
