@@ -150,13 +150,13 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
             return stream.lloyd(dataset, centre, start, max_iter, threshold,
                                 strategy, reported, radius)
     else:
-        pool = check_samples(samples)
+        pool, largest = check_samples(samples, magnitude=True)
         n_clusters = check_n_clusters(n_clusters, len(pool))
         weights = check_sample_weight(sample_weight, len(pool), pool.dtype)
         if spherical:
             pool = unit_rows(pool)
-        scale = distances.power_of_two_scale(
-            distances.largest_magnitude(pool))
+            largest = distances.largest_magnitude(pool)
+        scale = distances.power_of_two_scale(largest)
         data = distances.centred_chunks(pool, n_clusters, scale, weights,
                                         centre=not spherical, counted=True)
         centre, threshold = data.centre, tol * float(data.variance)
