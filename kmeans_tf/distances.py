@@ -133,7 +133,7 @@ class Chunked(NamedTuple):
     centre: tf.Tensor           # (d,), in scaled units
     variance: tf.Tensor         # mean per-feature variance, scaled units
     sum_of_squares: tf.Tensor   # (weighted) of the centred rows, float64
-    n_features: int
+    n_features: int             # the samples' (the chunks may be wider)
 
 
 def centred_chunks(samples, n_clusters, scale, weights=None, centre=True,
@@ -187,10 +187,11 @@ def _centre_and_pad(samples, scale, weights, centre, n_chunks, chunk_size,
         [centred, tf.ones((n, 1), centred.dtype),
          tf.zeros((n, width - d - 1), centred.dtype)], axis=1)
     padded = tf.pad(rows, [[0, n_chunks * chunk_size - n], [0, 0]])
-    # Squares summed in the samples' dtype a row at a time (a few units of
-    # rounding), those sums in float64: as exact for the inertia as
-    # float64 throughout, and under XLA 20 ms against 32 at 200,000 x 64
-    # float32 (float64 arithmetic there is slow).
+    # Squares summed in the samples' dtype a row (or a wide row, see
+    # _wide_rows) at a time, a few units of rounding, and those sums in
+    # float64: as exact for the inertia as float64 throughout, and under
+    # XLA 20 ms against 32 at 200,000 x 64 float32 (float64 arithmetic
+    # there is slow).
     if weights is None:
         unweighted = total = _sum_of_squares(centred)
     else:

@@ -117,8 +117,8 @@ def warn_if_unsettled(result, n_clusters, max_iter):
                       f"converged; raise max_iter, or tol", ConvergenceWarning,
                       stacklevel=3)
     # TensorFlow's bincount op runs on every core: 13 ms for 10M labels,
-    # against 31 for NumPy's and 24 for tf.math.bincount, whose checks
-    # make more passes (the labels are in range: `labels` says so).
+    # against 31 for NumPy's and 24 for tf.math.bincount, whose checks of
+    # its input make more passes (the labels are in range already).
     found = np.count_nonzero(tf.raw_ops.Bincount(
         arr=result.labels, size=n_clusters,
         weights=tf.zeros((0,), tf.int32)).numpy())
