@@ -33,7 +33,7 @@ def test_chunked_assignment_matches_brute_force(monkeypatch, n_features):
     np.testing.assert_array_equal(labels, unchunked)
 
 
-@pytest.mark.parametrize("n_samples", [1003, 40_001])   # eager; XLA; odd
+@pytest.mark.parametrize("n_samples", [1003, 40_001])  # eager, XLA; rows over
 @pytest.mark.parametrize("centre", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_centred_chunks_statistics_match_numpy(n_samples, centre, weighted):
@@ -86,7 +86,7 @@ def test_few_features_compiled_stop_where_sklearn_stops():
     # only when the sums and counts repeat: float64 (no rounding apart),
     # so the same labels, iterations and centroids as scikit-learn's Lloyd,
     # with and without a progress callback (compiled calls of a few
-    # iterations, whose first ones compare every label).
+    # iterations, each handing the last sums and counts to the next).
     samples = blobs([50_000] * 4, [3] * 4, 2, seed=11)
     k = 6                        # more clusters than blobs: a long run
     data = distances.centred_chunks(tf.constant(samples), k, 1.0,
