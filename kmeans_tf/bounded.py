@@ -325,8 +325,9 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
     `totals` (`_totals`) before, the totals kept up to date by those rows
     alone (else None: Lloyd's are made afresh after a whole assignment).
     Exact ties break as Lloyd's, at the lowest index; within rounding, a
-    near-tie may not, since the product here is sample-major and Lloyd's,
-    up to 100 clusters, cluster-major (see `distances.nearest`).
+    near-tie may not, since the products here are made a block of rows at
+    a time, cluster-major, and Lloyd's by its own chunks, sample-major
+    above 100 clusters (see `distances.nearest`).
     """
     n = tf.shape(samples.flat)[0]
     k = tf.shape(centroids)[0]

@@ -124,7 +124,7 @@ def with_offset(progress, done, max_iter):
 
 def _options(data, centroids, radius, probe=None):
     """Whether the loop compiles with XLA, and its `_Options`."""
-    xla = compiled_size(data.n, data.chunks.shape[-1])
+    xla = compiled_size(data.n, data.n_features)
     k, d = centroids.shape
     rows = data.chunks.shape[0] * data.chunks.shape[1]
     return xla, _Options(direct_form(d), radius is not None,
