@@ -245,3 +245,43 @@ def test_bounded_for_one_k_after_another_equals_lloyd():
                                    algorithm="bounded")
         np.testing.assert_array_equal(bounded.labels, plain.labels)
         assert bounded.n_iter == plain.n_iter
+
+
+@pytest.fixture
+def fresh_bounded_loop():
+    """The bounded loop traced anew, before and after: its constants are
+    read when it is traced."""
+    kmeans_tf.bounded._compiled.cache_clear()
+    yield
+    kmeans_tf.bounded._compiled.cache_clear()
+
+
+# 3,000 samples run as a plain graph; 30,000 x 8 compiled by XLA.
+@pytest.mark.parametrize("n_samples", [3000, 30_000])
+def test_fastest_centroids_by_their_distances_equal_lloyd(
+        monkeypatch, fresh_bounded_loop, n_samples):
+    # The few centroids that moved farthest get their distances to every
+    # sample instead of loosening their groups' bounds (FAST_MOVERS). Made
+    # to happen at every iteration, from a start with a centroid far away
+    # (its cluster empties and it jumps), groups of 4 so that there are
+    # several: Lloyd's result all the same (float64 data, on which
+    # scikit-learn's sums round as Lloyd's here do, to the same path).
+    monkeypatch.setattr(kmeans_tf.bounded, "FAST_MOVERS", 0.0)
+    monkeypatch.setattr(kmeans_tf.bounded, "RATIO", 1.0)
+    monkeypatch.setattr(kmeans_tf.bounded, "GROUP_SIZE", 4)
+    fastest = spy(monkeypatch, kmeans_tf.bounded, "_to_fastest")
+    samples = overlapping(n_samples, 8, 15, 4, 16)
+    start = np.vstack([samples[:14], np.full((1, 8), 40.0)])
+    bounded = kmeans_tf.kmeans(samples, 15, init=start, tol=0,
+                               algorithm="bounded")
+    assert fastest                      # traced into the loop
+    plain = kmeans_tf.kmeans(samples, 15, init=start, tol=0,
+                             algorithm="lloyd")
+    reference = KMeans(15, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    np.testing.assert_array_equal(bounded.labels, plain.labels)
+    assert bounded.n_iter == plain.n_iter == reference.n_iter_
+    np.testing.assert_array_equal(bounded.labels, reference.labels_)
+    np.testing.assert_allclose(bounded.centroids, reference.cluster_centers_,
+                               rtol=1e-9, atol=1e-9)
+    assert bounded.inertia == pytest.approx(reference.inertia_, rel=1e-9)
