@@ -104,6 +104,51 @@ def test_few_features_compiled_stop_where_sklearn_stops():
                                    rtol=1e-9)
 
 
+@pytest.mark.parametrize("n_rows, n_segments", [(1_000_003, 4), (5000, 300)])
+def test_segment_sums_by_blocks_are_as_exact_as_float64(n_rows, n_segments):
+    # Many rows of one float32 value in few segments: added one after
+    # another, the rounding grows with the rows (1e-3 of the sum at a
+    # million); by blocks, a few units in 1e-6. The last segment takes
+    # the rows left out, as in cluster_sums.
+    rng = np.random.default_rng(4)
+    values = np.full((n_rows, 3), [1.6666666, -2.5, 1e3], np.float32)
+    values[::7] *= -3
+    ids = rng.integers(0, n_segments, n_rows).astype(np.int32)
+    exact, magnitude = np.zeros((2, n_segments, 3))
+    np.add.at(exact, ids, values.astype(np.float64))
+    np.add.at(magnitude, ids, np.abs(values.astype(np.float64)))
+    blocked = tf.function(kmeans_tf.stats.segment_sums, jit_compile=True)(
+        tf.constant(values), tf.constant(ids), n_segments)
+    # Relative to the sum of the magnitudes, where signs cancel.
+    assert (np.abs(blocked.numpy() - exact) <= 2e-6 * magnitude).all()
+
+
+def test_duplicate_samples_give_their_own_values_and_settle():
+    # 600,000 copies of three points, far from the origin, compiled: the
+    # centroids are the points themselves to float32's precision, with
+    # scikit-learn's labels and iterations (its own centroids come out 4e-3
+    # off: it adds chunks of 256 samples, then the chunks one after
+    # another). With two clusters more than points, the run settles in a
+    # few iterations, its inertia not above scikit-learn's.
+    points = np.array([[0, 0], [5, 0], [0, 5]], np.float32) + 100
+    samples = points[np.random.default_rng(5).integers(0, 3, 600_000)]
+    for init in (points + 1, np.vstack([points, points[:2] + 0.5])):
+        k = len(init)
+        ours = fn.kmeans(samples, k, init=init, tol=0)
+        theirs = KMeans(k, init=init, n_init=1, tol=0,
+                        algorithm="lloyd").fit(samples)
+        assert ours.stop_reason == "no label changed" and ours.n_iter <= 5
+        assert ours.inertia <= theirs.inertia_ + 1e-3
+        own = [samples[ours.labels == j] for j in range(k)]
+        for centroid, members in zip(ours.centroids, own):
+            if len(members):
+                np.testing.assert_allclose(centroid, members[0], atol=1e-4)
+                assert (members == members[0]).all()
+        if k == 3:
+            np.testing.assert_array_equal(ours.labels, theirs.labels_)
+            assert ours.n_iter == theirs.n_iter_
+
+
 def test_progress_reports_and_changes_nothing():
     samples = blobs([300] * 4, [4] * 4, 3, seed=2)
     calls = []
