@@ -26,7 +26,7 @@ def block_offsets(n_rows, n_segments):
     return tf.range(n_rows) // size * n_segments
 
 
-def segment_sums(values, segment_ids, n_segments, offsets=None):
+def segment_sums(values, segment_ids, n_segments, with_offsets=False):
     """tf.math.unsorted_segment_sum(values, segment_ids, n_segments), added
     up a block of rows at a time, then the blocks' sums.
 
@@ -37,12 +37,11 @@ def segment_sums(values, segment_ids, n_segments, offsets=None):
     many blocks' sums. Measured in float32 (1,000,000 rows, 4 segments,
     under XLA): 1.6e-3 of the sums one after another, 3e-6 by blocks,
     for about 0.4 ms more. (scikit-learn adds chunks of 256 samples, then
-    the chunks one after another.) `offsets` are the rows'
-    `block_offsets` when the segment ids already include them (see
-    `lloyd`), else None.
+    the chunks one after another.) `with_offsets`: the segment ids
+    already include the rows' `block_offsets` (see `lloyd`).
     """
     n_rows = tf.shape(values)[0]
-    if offsets is None:
+    if not with_offsets:
         segment_ids = segment_ids + block_offsets(n_rows, n_segments)
     _, n_blocks = _blocks(n_rows, n_segments)
     table = tf.math.unsorted_segment_sum(values, segment_ids,
@@ -52,7 +51,8 @@ def segment_sums(values, segment_ids, n_segments, offsets=None):
                          axis=0)
 
 
-def cluster_sums(samples, labels, n_clusters, weights=None, offsets=None):
+def cluster_sums(samples, labels, n_clusters, weights=None,
+                 with_offsets=False):
     """Per-cluster sums (k, d), in the samples' dtype, and counts (k,).
 
     `tf.math.unsorted_segment_sum` adds the rows that share a label, for all
@@ -61,29 +61,29 @@ def cluster_sums(samples, labels, n_clusters, weights=None, offsets=None):
     segment, which is dropped. Without weights the counts are int32, exact
     at any size; with weights (n,) the sums are of weight * sample and the
     "counts" are the weights' sums, in the weights' dtype. The sums go by
-    blocks of rows (`segment_sums`); with `offsets`, the labels include
-    them.
+    blocks of rows (`segment_sums`); `with_offsets`: the labels include
+    the rows' `block_offsets`.
     """
     if weights is None:
         values, ones = samples, tf.ones_like(labels)
     else:
         values, ones = samples * weights[:, tf.newaxis], weights
-    sums = segment_sums(values, labels, n_clusters + 1, offsets)
-    if offsets is None:
+    sums = segment_sums(values, labels, n_clusters + 1, with_offsets)
+    if not with_offsets:
         counts = tf.math.unsorted_segment_sum(ones, labels, n_clusters + 1)
     else:               # a block's total is exact; the labels have blocks
         counts = segment_sums(ones[:, tf.newaxis], labels, n_clusters + 1,
-                              offsets)[:, 0]
+                              with_offsets)[:, 0]
     return sums[:n_clusters], counts[:n_clusters]
 
 
-def counted_sums(rows, labels, n_clusters, n_features, offsets=None):
+def counted_sums(rows, labels, n_clusters, n_features, with_offsets=False):
     """cluster_sums of rows that carry a column of ones after their
     n_features features (see `distances.COUNTED_WIDTH`): one scatter adds
     up the sums and, in that column, the counts (float sums of ones, exact
-    below `distances.COUNTED_MAX_SAMPLES` rows). With `offsets`, the labels
-    include them (see `segment_sums`)."""
-    totals = segment_sums(rows, labels, n_clusters + 1, offsets)
+    below `distances.COUNTED_MAX_SAMPLES` rows). `with_offsets`: the
+    labels include the rows' `block_offsets`."""
+    totals = segment_sums(rows, labels, n_clusters + 1, with_offsets)
     return (totals[:n_clusters, :n_features],
             tf.cast(totals[:n_clusters, n_features], tf.int32))
 
