@@ -105,11 +105,10 @@ def test_few_features_compiled_stop_where_sklearn_stops():
 
 
 @pytest.mark.parametrize("n_rows, n_segments", [(1_000_003, 4), (5000, 300)])
-def test_segment_sums_by_blocks_are_as_exact_as_float64(n_rows, n_segments):
+def test_segment_sums_by_blocks_are_near_float64(n_rows, n_segments):
     # Many rows of one float32 value in few segments: added one after
     # another, the rounding grows with the rows (1e-3 of the sum at a
-    # million); by blocks, a few units in 1e-6. The last segment takes
-    # the rows left out, as in cluster_sums.
+    # million); by blocks, a few units in 1e-6, as in float64.
     rng = np.random.default_rng(4)
     values = np.full((n_rows, 3), [1.6666666, -2.5, 1e3], np.float32)
     values[::7] *= -3
