@@ -136,8 +136,9 @@ def rss_bytes():
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def timed(run, *args):
-    """Seconds, peak extra RSS (bytes) and the result of run(*args)."""
+def peak_of(run, *args):
+    """Peak extra RSS (bytes) while run(*args) runs, polled every 2 ms by
+    a thread, and its result."""
     start_rss, peak = rss_bytes(), [0]
     done = threading.Event()
 
@@ -147,14 +148,12 @@ def timed(run, *args):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    start = time.perf_counter()
     try:
         result = run(*args)
     finally:
-        seconds = time.perf_counter() - start
         done.set()
         watcher.join()
-    return seconds, max(peak[0], rss_bytes()) - start_rss, result
+    return max(peak[0], rss_bytes()) - start_rss, result
 
 
 def taking_turns(runners, repeat):
@@ -167,16 +166,24 @@ def taking_turns(runners, repeat):
 
 
 def timed_after_itself(run, *args):
-    """`timed`, after an untimed run of the same implementation. faiss's
-    and scikit-learn's OpenMP threads keep spinning for a while after they
-    return, and take a core from whatever runs next, which the rotation of
-    `taking_turns` does not spread: each implementation still follows the
-    same other. Measured (2 cores, 100,000 x 16, k=256 to convergence):
-    faiss 300-367 ms right after scikit-learn's elkan, 284-291 after
-    itself; this project 208-254 right after faiss, 201-212 after
-    itself."""
-    run(*args)
-    return timed(run, *args)
+    """Seconds, peak extra RSS (bytes) and the result of run(*args), timed
+    after an untimed run of the same implementation, which gives the peak
+    (`peak_of`).
+
+    faiss's and scikit-learn's OpenMP threads keep spinning for a while
+    after they return, and take a core from whatever runs next, which the
+    rotation of `taking_turns` does not spread: each implementation still
+    follows the same other. Measured (2 cores, 100,000 x 16, k=256 to
+    convergence): faiss 300-367 ms right after scikit-learn's elkan,
+    284-291 after itself; this project 208-254 right after faiss, 201-212
+    after itself. And the timed run is not watched: the watcher, waking
+    every 2 ms, slowed the runs it watched (same case, medians of 12):
+    this project 191 ms against 183, faiss 294 against 289.
+    """
+    peak, _ = peak_of(run, *args)
+    start = time.perf_counter()
+    result = run(*args)
+    return time.perf_counter() - start, peak, result
 
 
 def inertia(samples, centroids):
