@@ -87,13 +87,13 @@ SWITCH = 0.25
 # most of its samples) would loosen the bounds of their groups for every
 # sample. When more than FAST_MOVERS of the samples would be left in doubt,
 # and the FASTEST centroids that moved farthest moved more than RATIO times
-# as far as the next, those get their distances to every sample made
-# instead (`_to_fastest`): n x FASTEST distances, against n x k for the
-# samples left in doubt. Measured (2 cores, to convergence with "auto" as
-# in worth_it): 100,000 x 16, k=256: 185 ms against 203 without, where
-# one iteration had 61% of the samples in doubt without and 7% with;
-# 200,000 x 64, k=64, 200,000 x 32, k=64 and 50,000 x 32, k=1000: the
-# same within noise (a few ms).
+# as far as the next, those leave the drift, and each sample's distance to
+# the nearest of them bounds their groups instead (`_to_fastest`): n x
+# FASTEST distances, against n x k for the samples left in doubt.
+# Measured (2 cores, to convergence with "auto" as in worth_it): 100,000 x
+# 16, k=256: 185 ms against 203 without, where one iteration had 61% of
+# the samples in doubt without and 7% with; 200,000 x 64, k=64, 200,000 x
+# 32, k=64 and 50,000 x 32, k=1000: the same within noise (a few ms).
 FAST_MOVERS = 0.1
 FASTEST = 8
 RATIO = 4
@@ -141,6 +141,7 @@ def worth_it(n_samples, n_features, n_clusters):
 class _Samples(NamedTuple):
     """What stays the same through a run."""
     flat: tf.Tensor             # (n, d), centred and scaled
+    norms: tf.Tensor            # (n,), each row's squared length
     weights: tf.Tensor          # (n,), or None when every sample weighs 1
     longest: tf.Tensor          # the largest row length (see _margin)
 
@@ -215,10 +216,10 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     assignment changed labels (see `_loop`), as Lloyd's first iteration,
     which has none before it to compare with, takes it to be."""
     flat = _flat(data)
-    samples = _Samples(flat, None if data.weights is None else
-                       data.weights[:data.n],
-                       tf.reduce_max(tf.norm(flat, axis=1)))
-    start, loop = _compiled(compiled_size(data.n, flat.shape[1]))
+    start, loop, lengths = _compiled(compiled_size(data.n, flat.shape[1]))
+    norms, longest = lengths(flat)
+    samples = _Samples(flat, norms, None if data.weights is None else
+                       data.weights[:data.n], longest)
     labels, upper, lower, totals = start(samples, centroids)
     n_changed = (tf.constant(data.n) if previous_labels is None else
                  tf.math.count_nonzero(labels[:data.n] != previous_labels,
@@ -250,6 +251,12 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     return (centroids.numpy(), labels.numpy(),
             float(_inertia(flat, samples.weights, centroids, labels)),
             n_iter, stop, history[0], history[1])
+
+
+def _lengths(flat):
+    """Each row's squared length (n,), and the largest row length."""
+    norms = tf.reduce_sum(flat ** 2, axis=1)
+    return norms, tf.sqrt(tf.reduce_max(norms))
 
 
 @tf.function(jit_compile=True)
@@ -489,7 +496,7 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
     # The bounds hold however far the centroids moved, relocated or not.
     upper, lower, _, loose = _moved_bounds(
         labels, upper, lower, centroids, new, _margin(samples.longest, new),
-        samples.flat)
+        samples)
     loose = loose[:n]                                 # not the spare row
     count = tf.math.count_nonzero(loose, dtype=tf.int32)
     whole = (tf.cast(count, tf.float32)
@@ -534,14 +541,14 @@ def _proven(upper, bound, margin):
     return (upper < bound) & (upper ** 2 + 2 * margin < bound ** 2)
 
 
-def _moved_bounds(labels, upper, lower, old, new, margin, flat=None):
+def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
     """The bounds after the centroids moved from `old` to `new`, half the
     distance from each centroid to its nearest other, and which samples
     the bounds no longer prove.
 
-    With the samples `flat` (n, d), a few centroids that moved far may be
-    left out of their groups' drift, those groups' bounds then taking each
-    sample's distance to them (see FAST_MOVERS).
+    Given the `samples` (`_Samples`), a few centroids that moved far may
+    be left out of their groups' drift, those groups' bounds then taking
+    each sample's distance to the nearest of them (see FAST_MOVERS).
     """
     moved = tf.norm(new - old, axis=1)                            # (k,)
     k = tf.shape(moved)[0]
@@ -576,57 +583,62 @@ def _moved_bounds(labels, upper, lower, old, new, margin, flat=None):
             axis=1)                                        # (n_groups,)
         moved_lower = _slack(lower - drift, down=True)    # (n, n_groups)
         if closer is not None:
-            moved_lower = tf.minimum(moved_lower, closer)
+            nearest_fast, with_fast = closer
+            moved_lower = tf.where(with_fast, tf.minimum(
+                moved_lower, nearest_fast[:, tf.newaxis]), moved_lower)
         bound = tf.maximum(tf.reduce_min(moved_lower, axis=1), own_half)
         return moved_lower, ~_proven(upper, bound, margin)
 
     lower_moved, loose = moved_by(moved)
-    if flat is None:
+    if samples is None:
         return upper, lower_moved, half, loose
     # The moves padded with zeros, so that there are FASTEST + 1 of them
     # however few clusters; -1 marks no cluster.
     top = tf.math.top_k(tf.pad(moved, [[0, FASTEST + 1]]), FASTEST + 1)
     fastest = tf.where(top.indices[:FASTEST] < k, top.indices[:FASTEST], -1)
-    n = tf.shape(flat)[0]
+    n = tf.shape(samples.flat)[0]
     few_fast = ((tf.cast(tf.math.count_nonzero(loose[:n]), tf.float32)
                  > FAST_MOVERS * tf.cast(n, tf.float32))
                 & (top.values[0] > RATIO * top.values[FASTEST]))
     apart = tf.reduce_any(tf.range(k)[:, tf.newaxis] == fastest, axis=1)
     lower_moved, loose = tf.cond(few_fast, lambda: moved_by(
         tf.where(apart, tf.zeros_like(moved), moved),
-        _to_fastest(flat, labels, new, fastest, margin)),
+        _to_fastest(samples, labels, new, fastest, margin)),
         lambda: (lower_moved, loose))
     return upper, lower_moved, half, loose
 
 
-def _to_fastest(flat, labels, centroids, fastest, margin):
-    """A lower bound (n + 1, n_groups) on each row's distance to the
-    centroids `fastest` (FASTEST indices; -1 for none) of each group but
-    its own: inf for a group with none of them, and for the tables' spare
-    row. By the expanded form, as `_two_nearest` makes them, rounding
-    allowed for."""
-    n, k = tf.shape(flat)[0], tf.shape(centroids)[0]
+def _to_fastest(samples, labels, centroids, fastest, margin):
+    """A lower bound (n + 1,) on each row's distance to the nearest of
+    the centroids `fastest` (FASTEST indices; -1 for none) but its own
+    (inf for the tables' spare row), and which groups (n_groups,) hold any
+    of them. By the expanded form, as `_two_nearest` makes it, rounding
+    allowed for.
+
+    One bound for all the groups that hold a fast centroid, not one for
+    each: it is all that this iteration's test reads (their minimum), and
+    a (n, n_groups) table of them took XLA 1 ms at 100,000 samples, k=256.
+    """
+    n, k = tf.shape(samples.flat)[0], tf.shape(centroids)[0]
     real = fastest >= 0
     chosen = tf.maximum(fastest, 0)
     c = tf.gather(centroids, chosen)                             # (J, d)
     squared = (tf.reduce_sum(c ** 2, axis=1)
-               - 2 * tf.matmul(flat, c, transpose_b=True)
-               + tf.reduce_sum(flat ** 2, axis=1)[:, tf.newaxis])  # (n, J)
-    distance = _slack(tf.sqrt(tf.maximum(squared - margin, 0)), down=True)
-    distance = tf.where(labels[:n, tf.newaxis] == chosen,
-                        tf.constant(np.inf, distance.dtype), distance)
+               - 2 * tf.matmul(samples.flat, c, transpose_b=True)
+               + samples.norms[:, tf.newaxis])                   # (n, J)
+    squared = tf.where((labels[:n, tf.newaxis] == chosen) | ~real,
+                       tf.constant(np.inf, squared.dtype), squared)
+    nearest = _slack(tf.sqrt(tf.maximum(
+        tf.reduce_min(squared, axis=1) - margin, 0)), down=True)   # (n,)
     groups = tf.range(-(-k // GROUP_SIZE))
-    bounds = tf.fill([n, tf.shape(groups)[0]],
-                     tf.constant(np.inf, distance.dtype))  # (n, n_groups)
-    for j in range(FASTEST):         # each to its group's column alone
-        bounds = tf.where(real[j] & (groups == chosen[j] // GROUP_SIZE),
-                          tf.minimum(bounds, distance[:, j:j + 1]), bounds)
-    return tf.pad(bounds, [[0, 1], [0, 0]], constant_values=np.inf)
+    with_fast = tf.reduce_any(
+        real & (groups[:, tf.newaxis] == chosen // GROUP_SIZE), axis=1)
+    return tf.pad(nearest, [[0, 1]], constant_values=np.inf), with_fast
 
 
 @functools.lru_cache(maxsize=None)
 def _compiled(xla):
-    """`_start` and `_loop` as tf.functions: with XLA for large data, as a
-    plain graph for small (see `lloyd._compiled`)."""
-    return (tf.function(_start, jit_compile=xla, reduce_retracing=True),
-            tf.function(_loop, jit_compile=xla, reduce_retracing=True))
+    """`_start`, `_loop` and `_lengths` as tf.functions: with XLA for
+    large data, as a plain graph for small (see `lloyd._compiled`)."""
+    return tuple(tf.function(f, jit_compile=xla, reduce_retracing=True)
+                 for f in (_start, _loop, _lengths))
