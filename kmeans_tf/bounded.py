@@ -220,10 +220,10 @@ def _run(data, centroids, max_iter, threshold, progress=None,
     norms, longest = lengths(flat)
     samples = _Samples(flat, norms, None if data.weights is None else
                        data.weights[:data.n], longest)
-    labels, upper, lower, totals = start(samples, centroids)
-    n_changed = (tf.constant(data.n) if previous_labels is None else
-                 tf.math.count_nonzero(labels[:data.n] != previous_labels,
-                                       dtype=tf.int32))
+    # -1: no label before, so every label changed.
+    labels, upper, lower, totals, n_changed = start(
+        samples, centroids, tf.fill([data.n + 1], -1) if
+        previous_labels is None else tf.pad(previous_labels, [[0, 1]]))
     give_up = give_up or np.iinfo(np.int32).max
     streak = tf.constant(0)        # whole reassignments in a row, so far
 
@@ -385,18 +385,19 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
     return labels, upper, lower, n_changed, totals if track else None
 
 
-def _start(samples, centroids):
+def _start(samples, centroids, previous):
     """Every sample assigned to `centroids`: the tables (see
-    _assign_listed) and Lloyd's totals (`_lloyd_totals`)."""
+    _assign_listed), Lloyd's totals (`_lloyd_totals`), and how many labels
+    differ from `previous` (n + 1,), the labels before."""
     n = tf.shape(samples.flat)[0]
     k = tf.shape(centroids)[0]
     n_groups = -(-k // GROUP_SIZE)
-    labels, upper, lower, *_ = _assign_listed(
-        samples, _every_row(n), n, centroids, tf.zeros([n + 1], tf.int32),
+    labels, upper, lower, n_changed, _ = _assign_listed(
+        samples, _every_row(n), n, centroids, previous,
         tf.zeros([n + 1], centroids.dtype),
         tf.zeros([n + 1, n_groups], centroids.dtype))
-    return labels, upper, lower, _lloyd_totals(samples.flat, samples.weights,
-                                               labels[:n], k)
+    return (labels, upper, lower, _lloyd_totals(
+        samples.flat, samples.weights, labels[:n], k), n_changed)
 
 
 def _totals(x, weights, labels, n_clusters):
@@ -597,9 +598,13 @@ def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
     top = tf.math.top_k(tf.pad(moved, [[0, FASTEST + 1]]), FASTEST + 1)
     fastest = tf.where(top.indices[:FASTEST] < k, top.indices[:FASTEST], -1)
     n = tf.shape(samples.flat)[0]
-    few_fast = ((tf.cast(tf.math.count_nonzero(loose[:n]), tf.float32)
-                 > FAST_MOVERS * tf.cast(n, tf.float32))
-                & (top.values[0] > RATIO * top.values[FASTEST]))
+    # The samples in doubt are counted only when the moves call for it: a
+    # pass over them all, which most iterations need not make.
+    few_fast = tf.cond(
+        top.values[0] > RATIO * top.values[FASTEST],
+        lambda: (tf.cast(tf.math.count_nonzero(loose[:n]), tf.float32)
+                 > FAST_MOVERS * tf.cast(n, tf.float32)),
+        lambda: tf.constant(False))
     apart = tf.reduce_any(tf.range(k)[:, tf.newaxis] == fastest, axis=1)
     lower_moved, loose = tf.cond(few_fast, lambda: moved_by(
         tf.where(apart, tf.zeros_like(moved), moved),
