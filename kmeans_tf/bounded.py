@@ -357,6 +357,10 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
     margin = _margin(samples.longest, centroids)
 
     track = totals is not None
+    # Each row is listed once, so its label before is the one it had when
+    # the loop began: read from there, `labels` is only written to in the
+    # loop, in place (XLA copied the table twice a block otherwise).
+    before = labels
 
     def block(b, labels, upper, lower, n_changed, totals):
         rows = tf.slice(order, [b * BLOCK_ROWS], [BLOCK_ROWS])
@@ -365,7 +369,7 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
         w = None if samples.weights is None else tf.gather(
             samples.weights, tf.minimum(rows, n - 1))
         found, found_upper, found_lower = _two_nearest(x, centroids, margin)
-        old = tf.gather(labels, rows)
+        old = tf.gather(before, rows)
         moved = real & (found != old)
         if track:
             # Label k leaves a row out (see stats.cluster_sums).
