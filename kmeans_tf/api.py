@@ -101,8 +101,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         bounds once a probe of about 2,000 samples finds that they would
         prove the clusters of three quarters of them, going back to
         Lloyd's loop if they then fail; measured to convergence at 200,000
-        x 64, k=64 from a k-means++ start, 407 ms against scikit-learn
-        Lloyd's 1,251 (benchmark.py).
+        x 64, k=64 from a k-means++ start, 381 ms against scikit-learn
+        Lloyd's 1,137 (benchmark.py).
         On data with no clusters it keeps to Lloyd's loop. The result is
         the same either way. Streams, strategies and the cosine metric
         always run Lloyd.
