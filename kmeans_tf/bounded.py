@@ -6,7 +6,8 @@ as in Yinyang k-means (Ding et al. 2015), one l for each group of
 GROUP_SIZE clusters. When the centroids move, u grows by how far its own
 centroid moved and each group's l shrinks by the largest move in that
 group (but when a few centroids jump far, as an emptied cluster's does,
-their distances to every sample are made instead, see FAST_MOVERS). A
+each sample's distance to the nearest of them bounds their groups
+instead, see FAST_MOVERS). A
 sample whose u is still below max(min l, half the distance from its
 centroid to the nearest other centroid) cannot have changed cluster, and
 gets no distances at all. The others are listed and assigned again by
@@ -200,7 +201,7 @@ def _probe_rows(data):
 def _bounds_would_pay(rows, old, new):
     """Whether at most SWITCH of `rows` are left in doubt by their bounds
     for the centroids `old` moved to `new`: in Lloyd's loop, its graph."""
-    longest = tf.reduce_max(tf.norm(rows, axis=1))
+    _, longest = _lengths(rows)
     labels, upper, lower = _two_nearest(rows, old, _margin(longest, old))
     *_, loose = _moved_bounds(labels, upper, lower, old, new,
                               _margin(longest, new))
@@ -499,7 +500,7 @@ def _step(samples, centroids, labels, upper, lower, sums, counts, totals):
                   lambda: means_or_keep(tf.cast(sums, centroids.dtype),
                                         counts, centroids))
     # The bounds hold however far the centroids moved, relocated or not.
-    upper, lower, _, loose = _moved_bounds(
+    upper, lower, loose = _moved_bounds(
         labels, upper, lower, centroids, new, _margin(samples.longest, new),
         samples)
     loose = loose[:n]                                 # not the spare row
@@ -547,9 +548,8 @@ def _proven(upper, bound, margin):
 
 
 def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
-    """The bounds after the centroids moved from `old` to `new`, half the
-    distance from each centroid to its nearest other, and which samples
-    the bounds no longer prove.
+    """The bounds after the centroids moved from `old` to `new`, and
+    which samples they no longer prove.
 
     Given the `samples` (`_Samples`), a few centroids that moved far may
     be left out of their groups' drift, those groups' bounds then taking
@@ -596,7 +596,7 @@ def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
 
     lower_moved, loose = moved_by(moved)
     if samples is None:
-        return upper, lower_moved, half, loose
+        return upper, lower_moved, loose
     # The moves padded with zeros, so that there are FASTEST + 1 of them
     # however few clusters; -1 marks no cluster.
     top = tf.math.top_k(tf.pad(moved, [[0, FASTEST + 1]]), FASTEST + 1)
@@ -614,7 +614,7 @@ def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
         tf.where(apart, tf.zeros_like(moved), moved),
         _to_fastest(samples, labels, new, fastest, margin)),
         lambda: (lower_moved, loose))
-    return upper, lower_moved, half, loose
+    return upper, lower_moved, loose
 
 
 def _to_fastest(samples, labels, centroids, fastest, margin):
