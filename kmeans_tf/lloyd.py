@@ -26,6 +26,10 @@ STOP_REASONS = ("reached max_iter", "no label changed",
 # The stop code of a loop whose probe (see `iterate`) found that another
 # algorithm would now do better; never a run's own.
 PROBED = len(STOP_REASONS)
+# The stop code of a loop whose last iteration made the same sums and
+# counts as the one before: `iterate` then compares the two iterations'
+# labels, outside the loop, to tell whether the run settled.
+REPEATED = PROBED + 1
 # With a progress callback, `run` reports after bursts of about this long.
 PROGRESS_SECONDS = 0.5
 # Iterations per compiled call at most: the call's history holds this many,
@@ -75,13 +79,13 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     history (2, n_iter), NumPy.
     """
     xla, options = _options(data, centroids, radius, probe)
-    loop, _ = _compiled(xla, options)
+    loop, assigned, _ = _compiled(xla, options)
     dtype = data.chunks.dtype
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
     # No iteration before the first: its sums are NaN, which equal nothing
     # (see _lloyd_loop); the centroids before it are never looked at.
-    previous = centroids
+    previous = earlier = centroids
     totals = (tf.fill(centroids.shape, tf.constant(np.nan, dtype)),
               tf.zeros((centroids.shape[0],), _count_dtype(data)))
     labels = tf.fill((padded if probe else 0,), -1)
@@ -92,12 +96,26 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     data = data._replace(n=tf.constant(data.n))
 
     def burst(i, until):
-        nonlocal centroids, previous, totals, labels
-        next_i, centroids, previous, totals, labels, stop, history = loop(
-            data, centroids, previous, totals, labels, tf.constant(i),
-            tf.constant(until), threshold, block, radius, options,
-            probe_rows)
-        return int(next_i), int(stop), history
+        nonlocal centroids, previous, earlier, totals, labels
+        (next_i, centroids, previous, earlier, totals, labels, stop,
+         history) = loop(data, centroids, previous, earlier, totals, labels,
+                         tf.constant(i), tf.constant(until), threshold,
+                         block, radius, options, probe_rows)
+        next_i, stop = int(next_i), int(stop)
+        if stop == REPEATED:
+            # Equal labels give equal sums and counts, bit for bit (the
+            # scatter adds in a fixed order), so only now can the labels
+            # have repeated; the last two assignments are made again to
+            # compare. Here, not in the loop: a second assignment there
+            # would be compiled a second time, which at 100 clusters of
+            # few features (a long running minimum) costs about 60 MB.
+            n = data.n
+            settled = tf.reduce_all(
+                assigned(data, previous, options)[:n]
+                == assigned(data, earlier, options)[:n])
+            stop = int(stop_code(settled, history[1, next_i - 1 - i],
+                                 threshold))
+        return next_i, stop, history
 
     n_iter, stop, history = bursts(burst, max_iter, progress)
     return centroids, labels if probe else None, n_iter, stop, history
@@ -106,10 +124,11 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
 def finish(data, centroids, radius=None):
     """The labels (n,) of `centroids` and their inertia, NumPy values."""
     xla, options = _options(data, centroids, radius)
-    _, final = _compiled(xla, options)
-    labels, inertia = final(data._replace(n=tf.constant(data.n)), centroids,
-                            options)
-    return centroids.numpy(), labels[:data.n].numpy(), float(inertia)
+    _, assigned, inertia = _compiled(xla, options)
+    data = data._replace(n=tf.constant(data.n))
+    labels = assigned(data, centroids, options)
+    return (centroids.numpy(), labels[:data.n].numpy(),
+            float(inertia(data, centroids, labels, options)))
 
 
 def with_offset(progress, done, max_iter):
@@ -249,77 +268,75 @@ def _count_dtype(data):
     return tf.int32 if data.weights is None else data.weights.dtype
 
 
-def _lloyd_loop(data, centroids, previous, totals, labels, i, until,
-                threshold, history, radius, options, probe_rows=None):
+def _lloyd_loop(data, centroids, previous, earlier, totals, labels, i,
+                until, threshold, history, radius, options, probe_rows=None):
     """Lloyd's iterations i, i+1, ... until-1 in one graph.
 
-    `previous` are the centroids of the iteration before i, and `totals`
-    the sums and counts of their assignment (NaN sums before the first
-    iteration). `labels` are that assignment with a probe (see iterate),
-    else empty. `history`, of shape (2, at least until - i), gets each
-    iteration's inertia and shift, iteration i in column 0. Returns the
-    next i, the centroids, the centroids before them and their totals, the
-    labels, the stop code (see stop_code) and the history.
+    `previous` are the centroids of the iteration before i, `earlier`
+    those of the one before that, and `totals` the sums and counts of the
+    assignment to `previous` (NaN sums before the first iteration).
+    `labels` are that assignment with a probe (see iterate), else empty.
+    `history`, of shape (2, at least until - i), gets each iteration's
+    inertia and shift, iteration i in column 0. Returns the next i, the
+    centroids, the two sets before them, the totals, the labels, the stop
+    code (see stop_code; or REPEATED) and the history.
     """
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))  # view
-    # Rows from n on are padding, left out of the comparison.
-    padding = tf.range(tf.shape(flat)[0]) >= data.n
     offsets = _offsets(flat, options)
     first = i
 
-    def not_done(i, centroids, previous, old_totals, old_labels, stop,
-                 history):
+    def not_done(i, centroids, previous, earlier, old_totals, old_labels,
+                 stop, history):
         return tf.logical_and(i < until, stop == 0)
 
-    def step(i, centroids, previous, old_totals, old_labels, stop,
+    def step(i, centroids, previous, earlier, old_totals, old_labels, stop,
              history):
         labels, inertia, new_centroids, totals = _lloyd_step(
             data, flat, centroids, radius, options, offsets)
         shift = tf.reduce_sum((new_centroids - centroids) ** 2)
         # Lloyd's stop rule compares every label with the last iteration's.
-        # Equal labels give equal sums and counts, bit for bit (the scatter
-        # adds in a fixed order), so while those differ the labels do too;
-        # only when they repeat is the last assignment made again, to
-        # compare. So no labels are kept from one iteration to the next,
-        # which XLA would copy every time.
+        # While the sums and counts differ, so do the labels; when they
+        # repeat, the loop stops for `iterate` to compare the labels. So
+        # no labels are kept from one iteration to the next, which XLA
+        # would copy every time.
         repeated = tf.reduce_all([tf.reduce_all(new == old)
                                   for new, old in zip(totals, old_totals)])
-        settled = tf.cond(
-            repeated,
-            lambda: tf.reduce_all(
-                (labels == _assign(data, flat, previous, options, offsets))
-                | padding),
-            lambda: tf.constant(False))
-        stop = stop_code(settled, shift, threshold)
+        stop = tf.where(repeated, REPEATED,
+                        stop_code(False, shift, threshold))
         if options.probe is not None:
             stop = tf.where((stop == 0) & options.probe(
                 probe_rows, centroids, new_centroids), PROBED, stop)
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
-        return (i + 1, new_centroids, centroids, totals,
+        return (i + 1, new_centroids, centroids, previous, totals,
                 _without(labels, offsets) if options.probe is not None
                 else old_labels, stop, history)
 
-    return tf.while_loop(not_done, step, (i, centroids, previous, totals,
-                                          labels, tf.constant(0), history))
+    return tf.while_loop(not_done, step,
+                         (i, centroids, previous, earlier, totals, labels,
+                          tf.constant(0), history))
 
 
-def _final_assignment(data, centroids, options):
-    """Labels for the final centroids, and their (weighted) inertia."""
+def _assigned(data, centroids, options):
+    """The labels of every row of the chunks, padding included."""
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
-    labels = _assign(data, flat, centroids, options)
-    return labels, inertia_of(
+    return _assign(data, flat, centroids, options)
+
+
+def _inertia(data, centroids, labels, options):
+    """The (weighted) inertia of the `labels` of every row (`_assigned`)."""
+    flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
+    return inertia_of(
         flat[:data.n, :options.n_features], centroids, labels[:data.n],
         None if data.weights is None else data.weights[:data.n])
 
 
 @functools.lru_cache(maxsize=None)
 def _compiled(xla, options):
-    """The loop and the final assignment as tf.functions, with XLA for
-    large data, as a plain graph for small; one pair per set of options,
-    each traced once per shape, so nothing retraces again and again when a
-    program runs k-means for many k (choose_k.py)."""
-    return (tf.function(_lloyd_loop, jit_compile=xla, reduce_retracing=True),
-            tf.function(_final_assignment, jit_compile=xla,
-                        reduce_retracing=True))
+    """The loop, the assignment and the inertia as tf.functions, with XLA
+    for large data, as a plain graph for small; one set per set of
+    options, each traced once per shape, so nothing retraces again and
+    again when a program runs k-means for many k (choose_k.py)."""
+    return tuple(tf.function(f, jit_compile=xla, reduce_retracing=True)
+                 for f in (_lloyd_loop, _assigned, _inertia))
