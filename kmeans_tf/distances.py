@@ -341,9 +341,13 @@ def nearest(x, centroids, direct, compiled=False):
     n_clusters = centroids.shape[0]
     grouped = grouped_argmin(n_clusters, compiled)
     if compiled and not grouped:
-        partial = (centroid_sq[:, tf.newaxis]
-                   - 2 * tf.matmul(centroids, x, transpose_b=True))  # (k, m)
-        return first_lowest(partial[j] for j in range(n_clusters))
+        product = tf.matmul(centroids, x, transpose_b=True)        # (k, m)
+        # Row by row, so that XLA fuses the arithmetic into the running
+        # minimum, which reads the product once; made of the whole product
+        # first, it wrote and read it all once more (200,000 x 64, k=64:
+        # 19.3 ms against 21.0 for the assignment).
+        return first_lowest(centroid_sq[j] - 2 * product[j]
+                            for j in range(n_clusters))
     partial = centroid_sq - 2 * tf.matmul(x, centroids,
                                           transpose_b=True)       # (m, k)
     if grouped:

@@ -79,7 +79,7 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     history (2, n_iter), NumPy.
     """
     xla, options = _options(data, centroids, radius, probe)
-    loop, assigned, _ = _compiled(xla, options)
+    loop, final = _compiled(xla, options)
     dtype = data.chunks.dtype
     radius = tf.constant(radius or 0, dtype)
     padded = data.chunks.shape[0] * data.chunks.shape[1]
@@ -106,13 +106,13 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
             # Equal labels give equal sums and counts, bit for bit (the
             # scatter adds in a fixed order), so only now can the labels
             # have repeated; the last two assignments are made again to
-            # compare. Here, not in the loop: a second assignment there
-            # would be compiled a second time, which at 100 clusters of
-            # few features (a long running minimum) costs about 60 MB.
+            # compare, by the final assignment's function. Not in the
+            # loop: compiled there a second time, the assignment would
+            # cost about 60 MB more at 100 clusters of few features (a long
+            # running minimum).
             n = data.n
-            settled = tf.reduce_all(
-                assigned(data, previous, options)[:n]
-                == assigned(data, earlier, options)[:n])
+            settled = tf.reduce_all(final(data, previous, options)[0][:n]
+                                    == final(data, earlier, options)[0][:n])
             stop = int(stop_code(settled, history[1, next_i - 1 - i],
                                  threshold))
         return next_i, stop, history
@@ -124,11 +124,10 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
 def finish(data, centroids, radius=None):
     """The labels (n,) of `centroids` and their inertia, NumPy values."""
     xla, options = _options(data, centroids, radius)
-    _, assigned, inertia = _compiled(xla, options)
-    data = data._replace(n=tf.constant(data.n))
-    labels = assigned(data, centroids, options)
-    return (centroids.numpy(), labels[:data.n].numpy(),
-            float(inertia(data, centroids, labels, options)))
+    _, final = _compiled(xla, options)
+    labels, inertia = final(data._replace(n=tf.constant(data.n)), centroids,
+                            options)
+    return centroids.numpy(), labels[:data.n].numpy(), float(inertia)
 
 
 def with_offset(progress, done, max_iter):
@@ -318,25 +317,21 @@ def _lloyd_loop(data, centroids, previous, earlier, totals, labels, i,
                           tf.constant(0), history))
 
 
-def _assigned(data, centroids, options):
-    """The labels of every row of the chunks, padding included."""
+def _final_assignment(data, centroids, options):
+    """Labels for the final centroids (every row of the chunks, padding
+    included), and their (weighted) inertia."""
     flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
-    return _assign(data, flat, centroids, options)
-
-
-def _inertia(data, centroids, labels, options):
-    """The (weighted) inertia of the `labels` of every row (`_assigned`)."""
-    flat = tf.reshape(data.chunks, (-1, tf.shape(data.chunks)[-1]))
-    return inertia_of(
+    labels = _assign(data, flat, centroids, options)
+    return labels, inertia_of(
         flat[:data.n, :options.n_features], centroids, labels[:data.n],
         None if data.weights is None else data.weights[:data.n])
 
 
 @functools.lru_cache(maxsize=None)
 def _compiled(xla, options):
-    """The loop, the assignment and the inertia as tf.functions, with XLA
-    for large data, as a plain graph for small; one set per set of
-    options, each traced once per shape, so nothing retraces again and
-    again when a program runs k-means for many k (choose_k.py)."""
+    """The loop and the final assignment as tf.functions, with XLA for
+    large data, as a plain graph for small; one pair per set of options,
+    each traced once per shape, so nothing retraces again and again when a
+    program runs k-means for many k (choose_k.py)."""
     return tuple(tf.function(f, jit_compile=xla, reduce_retracing=True)
-                 for f in (_lloyd_loop, _assigned, _inertia))
+                 for f in (_lloyd_loop, _final_assignment))
