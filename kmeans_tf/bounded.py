@@ -566,15 +566,15 @@ def _moved_bounds(labels, upper, lower, old, new, margin, samples=None):
     lengths = tf.reduce_sum(new ** 2, axis=1)                     # (k,)
     squared = (lengths[:, tf.newaxis] + lengths
                - 2 * tf.matmul(new, new, transpose_b=True))       # (k, k)
-    between = tf.sqrt(tf.maximum(squared - margin, 0))
-    between += tf.linalg.diag(tf.fill(tf.shape(moved),
+    squared += tf.linalg.diag(tf.fill(tf.shape(moved),
                                       tf.constant(np.inf, moved.dtype)))
     # XLA would fuse this reduction into the gather by label below, and
     # make it again for every sample (4 ms an iteration at 200,000 x 64,
     # k=32); a scatter it makes once, so the k minimums go through one,
-    # each to its own place.
-    nearest_other = tf.math.unsorted_segment_min(
-        tf.reduce_min(between, axis=1), tf.range(k), k)           # (k,)
+    # each to its own place. The square root comes after the minimum,
+    # which it does not change: k of them, not k².
+    nearest_other = tf.sqrt(tf.maximum(tf.math.unsorted_segment_min(
+        tf.reduce_min(squared, axis=1), tf.range(k), k) - margin, 0))
     half = _slack(nearest_other / 2, down=True)
     own_half = tf.gather(half, labels)
 
