@@ -194,8 +194,8 @@ def _assign(data, flat, centroids, options, offsets=None):
     """Labels of every row (see distances: chunks, or a running minimum),
     plus `offsets` if given (see `_offsets`)."""
     if options.running_min:
-        labels = running_minimum(flat, centroids, options.n_clusters,
-                                 options.n_features)
+        labels = running_minimum(data.columns, centroids,
+                                 options.n_clusters, options.n_features)
     else:
         # The number of clusters fixed in the trace, which may have
         # loosened it (reduce_retracing): the running minimum is unrolled

@@ -228,8 +228,8 @@ def test_running_minimum_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
     samples, centroids = tied_integers(n_features, n_clusters, 8)
     labels = kmeans_tf.distances._running_minimum_xla(
-        tf.constant(samples), tf.constant(centroids), n_clusters,
-        n_features).numpy()
+        [tf.constant(column) for column in samples.T],
+        tf.constant(centroids), n_clusters, n_features).numpy()
     assert_lowest_nearest(labels, samples, centroids)
 
 
