@@ -102,7 +102,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         prove the clusters of three quarters of them, going back to
         Lloyd's loop if they then fail; measured to convergence at 200,000
         x 64, k=64 from a k-means++ start, 381 ms against scikit-learn
-        Lloyd's 1,137 (benchmark.py).
+        Lloyd's 1,137 on a 2-core Xeon (benchmark.py; the README has
+        more).
         On data with no clusters it keeps to Lloyd's loop. The result is
         the same either way. Streams, strategies and the cosine metric
         always run Lloyd.
