@@ -12,8 +12,9 @@ many samples there are. Within a chunk the distances come
   clusters, as a running minimum (`running_minimum`): one pass over the
   samples keeps each one's best distance and index so far, cluster after
   cluster, and nothing of size (n_clusters, n_samples) is ever made, so
-  the samples need no chunks. Otherwise per chunk, (n_clusters,
-  n_features, chunk_size); or
+  the samples need no chunks; it reads them feature by feature
+  (`Chunked.columns`). Otherwise per chunk, (n_clusters, n_features,
+  chunk_size); or
 - from the expanded square, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c
   for all pairs is one matrix product, and ||x||² is the same for every
   centroid, so the argmin leaves it out.
