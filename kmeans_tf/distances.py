@@ -170,15 +170,15 @@ def centred_chunks(samples, n_clusters, scale, weights=None, centre=True,
     per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
     budget = (GROUPED_CHUNK_BYTES if not direct_form(n_features)
               and grouped_argmin(n_clusters, xla) else CHUNK_BYTES)
-    n_chunks = 1 if running_min_form(n_features, n_clusters, xla) else -(
+    running_min = running_min_form(n_features, n_clusters, xla)
+    n_chunks = 1 if running_min else -(
         -n // max(1, budget // (samples.dtype.size * per_sample)))
     chunk_size = -(-n // n_chunks)
     # Small data (the lessons') run eagerly: compiling would cost more.
     prepare = _centre_and_pad_xla if xla else _centre_and_pad
     chunks, weights, middle, variance, sum_of_squares, columns = prepare(
         samples, tf.constant(scale, samples.dtype), weights, centre,
-        n_chunks, chunk_size, width,
-        running_min_form(n_features, n_clusters, xla))
+        n_chunks, chunk_size, width, running_min)
     return Chunked(chunks, weights, n, middle, variance, sum_of_squares,
                    n_features, columns)
 

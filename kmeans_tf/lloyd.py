@@ -5,8 +5,8 @@ start, and iterates assign -> sums -> means inside one `tf.while_loop`, so
 no Python runs between iterations (but once a run, to compare the labels
 of an iteration whose sums repeat, see REPEATED). It is compiled twice:
 with XLA for large data, where fusing the steps pays, and as a plain graph
-for small data, where compiling would cost more than it saves. Everything here assumes
-checked input.
+for small data, where compiling would cost more than it saves. Everything
+here assumes checked input.
 """
 import functools
 import time
