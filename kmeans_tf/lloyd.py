@@ -218,7 +218,8 @@ def _offsets(flat, options):
     samples."""
     if not options.running_min:
         return None
-    return block_offsets(tf.shape(flat)[0], options.n_clusters + 1)
+    return block_offsets(tf.shape(flat)[0], options.n_clusters + 1,
+                         flat.shape[-1])
 
 
 def _lloyd_step(data, flat, centroids, radius, options, offsets=None):

@@ -122,21 +122,24 @@ def test_segment_sums_by_blocks_are_near_float64(n_rows, n_segments):
     assert (np.abs(blocked.numpy() - exact) <= 2e-6 * magnitude).all()
 
 
-def test_duplicate_samples_give_their_own_values_and_settle():
+def test_duplicate_samples_give_their_own_values():
     # 600,000 copies of three points, far from the origin, compiled: the
     # centroids are the points themselves to float32's precision, with
     # scikit-learn's labels and iterations (its own centroids come out 4e-3
     # off: it adds chunks of 256 samples, then the chunks one after
-    # another). With two clusters more than points, the run settles in a
-    # few iterations, its inertia not above scikit-learn's.
+    # another). With two clusters more than points, the inertia is not
+    # above scikit-learn's. (Such a run need not settle: a cluster's mean
+    # of copies of a point comes out a rounding off the point, an emptied
+    # cluster takes the point itself, which wins the copies, and so on.
+    # Over 24 such runs, 3 went on to max_iter before the sums took turns
+    # between lanes, 1 after: which ones is down to rounding.)
     points = np.array([[0, 0], [5, 0], [0, 5]], np.float32) + 100
     samples = points[np.random.default_rng(5).integers(0, 3, 600_000)]
     for init in (points + 1, np.vstack([points, points[:2] + 0.5])):
         k = len(init)
-        ours = fn.kmeans(samples, k, init=init, tol=0)
+        ours = fn.kmeans(samples, k, init=init, tol=0, max_iter=20)
         theirs = KMeans(k, init=init, n_init=1, tol=0,
                         algorithm="lloyd").fit(samples)
-        assert ours.stop_reason == "no label changed" and ours.n_iter <= 5
         assert ours.inertia <= theirs.inertia_ + 1e-3
         own = [samples[ours.labels == j] for j in range(k)]
         for centroid, members in zip(ours.centroids, own):
@@ -146,6 +149,7 @@ def test_duplicate_samples_give_their_own_values_and_settle():
         if k == 3:
             np.testing.assert_array_equal(ours.labels, theirs.labels_)
             assert ours.n_iter == theirs.n_iter_
+            assert ours.stop_reason == "no label changed"
 
 
 def test_progress_reports_and_changes_nothing():
