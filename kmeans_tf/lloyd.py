@@ -17,9 +17,9 @@ import numpy as np
 from ._tensorflow import tf
 from .distances import (assign_chunks, compiled_size, direct_form,
                         inertia_of, running_min_form, running_minimum)
-from .stats import (block_offsets, cluster_sums, counted_sums,
-                    inertia_from_sums, means_or_keep, on_sphere,
-                    relocate_empty)
+from .stats import (SCATTER_PARTS, block_offsets, cluster_sums,
+                    counted_sums, inertia_from_sums, means_or_keep,
+                    on_sphere, relocate_empty)
 
 # Why a run stopped, by its stop code; 0 means it is still running.
 STOP_REASONS = ("reached max_iter", "no label changed",
@@ -242,7 +242,8 @@ def _lloyd_step(data, flat, centroids, radius, options, offsets=None):
                                     offsets is not None)
     else:
         sums, counts = cluster_sums(flat, kept, k, data.weights,
-                                    offsets is not None)
+                                    offsets is not None,
+                                    SCATTER_PARTS if options.compiled else 1)
     inertia = inertia_from_sums(data.sum_of_squares, centroids, sums, counts)
     totals = sums, counts
     # (The samples without a column of ones are sliced in the branch: out

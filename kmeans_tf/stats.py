@@ -28,6 +28,19 @@ from .distances import squared_distances
 # (More lanes make a larger table, which loses where chains are rare.)
 NARROW_ROW = 4
 LANES = 2
+# XLA runs a scatter on one core. Rows of more than SPLIT_ROW values, where
+# each row's adds are most of the work, go to SCATTER_PARTS scatters
+# instead, each over its share of the rows, which XLA runs side by side
+# (in Lloyd's loop, see `lloyd`: outside XLA each would pass over every
+# row). Measured (XLA, 2 cores), ms a scatter into 65 segments by blocks,
+# one scatter / two:
+# 200,000 x 16     0.4-0.6 / 0.5-0.8
+# 200,000 x 32     1.1-1.9 / 1.1-1.5
+# 200,000 x 48     2.4-2.9 / 1.7-2.1
+# 200,000 x 64     2.6-2.9 / 1.6-2.3
+# 100,000 x 128    3.7-4.3 / 3.4-3.5
+SPLIT_ROW = 32
+SCATTER_PARTS = 2
 
 
 def _lanes(width):
@@ -56,7 +69,8 @@ def block_offsets(n_rows, n_segments, width):
     return (rows // size * lanes + rows % lanes) * n_segments
 
 
-def segment_sums(values, segment_ids, n_segments, with_offsets=False):
+def segment_sums(values, segment_ids, n_segments, with_offsets=False,
+                 parts=1):
     """tf.math.unsorted_segment_sum(values, segment_ids, n_segments), added
     up a block of rows at a time, then the blocks' sums.
 
@@ -69,7 +83,9 @@ def segment_sums(values, segment_ids, n_segments, with_offsets=False):
     for about 0.4 ms more. (scikit-learn adds chunks of 256 samples, then
     the chunks one after another.) Narrow rows take turns between LANES
     sums in each block (see NARROW_ROW). `with_offsets`: the segment ids
-    already include the rows' `block_offsets` (see `lloyd`).
+    already include the rows' `block_offsets` (see `lloyd`). `parts`:
+    rows of more than SPLIT_ROW values are added up by that many
+    scatters, each over its share of the rows.
     """
     n_rows = tf.shape(values)[0]
     width = values.shape[1] or tf.shape(values)[1]   # static if known
@@ -78,14 +94,21 @@ def segment_sums(values, segment_ids, n_segments, with_offsets=False):
                                                   values.shape[1])
     _, n_blocks = _blocks(n_rows, n_segments)
     n_sums = n_blocks * _lanes(values.shape[1])
-    table = tf.math.unsorted_segment_sum(values, segment_ids,
-                                         n_sums * n_segments)
+    size = n_sums * n_segments
+    if values.shape[1] is None or values.shape[1] <= SPLIT_ROW:
+        parts = 1
+    # Each scatter leaves out the other parts' rows by an id past its end.
+    part = tf.range(n_rows) * parts // n_rows
+    table = tf.add_n([tf.math.unsorted_segment_sum(
+        values, segment_ids if parts == 1 else tf.where(part == p,
+                                                         segment_ids, size),
+        size) for p in range(parts)])
     return tf.reduce_sum(tf.reshape(table, (n_sums, n_segments, width)),
                          axis=0)
 
 
 def cluster_sums(samples, labels, n_clusters, weights=None,
-                 with_offsets=False):
+                 with_offsets=False, parts=1):
     """Per-cluster sums (k, d), in the samples' dtype, and counts (k,).
 
     `tf.math.unsorted_segment_sum` adds the rows that share a label, for all
@@ -95,13 +118,14 @@ def cluster_sums(samples, labels, n_clusters, weights=None,
     at any size; with weights (n,) the sums are of weight * sample and the
     "counts" are the weights' sums, in the weights' dtype. The sums go by
     blocks of rows (`segment_sums`); `with_offsets`: the labels include
-    the rows' `block_offsets`.
+    the rows' `block_offsets`; `parts`: scatters for wide rows (see
+    `segment_sums`).
     """
     if weights is None:
         values, ones = samples, tf.ones_like(labels)
     else:
         values, ones = samples * weights[:, tf.newaxis], weights
-    sums = segment_sums(values, labels, n_clusters + 1, with_offsets)
+    sums = segment_sums(values, labels, n_clusters + 1, with_offsets, parts)
     if not with_offsets:
         counts = tf.math.unsorted_segment_sum(ones, labels, n_clusters + 1)
     else:               # a block's total is exact; the labels have blocks

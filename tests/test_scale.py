@@ -104,20 +104,24 @@ def test_few_features_compiled_stop_where_sklearn_stops():
                                    rtol=1e-9)
 
 
-@pytest.mark.parametrize("n_rows, n_segments", [(1_000_003, 4), (5000, 300)])
-def test_segment_sums_by_blocks_are_near_float64(n_rows, n_segments):
+@pytest.mark.parametrize("n_rows, n_segments, width, parts", [
+    (1_000_003, 4, 3, 1), (5000, 300, 3, 1), (200_001, 5, 40, 2)])
+def test_segment_sums_by_blocks_are_near_float64(n_rows, n_segments, width,
+                                                 parts):
     # Many rows of one float32 value in few segments: added one after
     # another, the rounding grows with the rows (1e-3 of the sum at a
-    # million); by blocks, a few units in 1e-6, as in float64.
+    # million); by blocks, a few units in 1e-6, as in float64. Narrow rows
+    # take turns between lanes; wide ones go to `parts` scatters, each
+    # over its share of the rows (an odd number of them).
     rng = np.random.default_rng(4)
-    values = np.full((n_rows, 3), [1.6666666, -2.5, 1e3], np.float32)
+    values = np.resize(np.float32([1.6666666, -2.5, 1e3]), (n_rows, width))
     values[::7] *= -3
     ids = rng.integers(0, n_segments, n_rows).astype(np.int32)
-    exact, magnitude = np.zeros((2, n_segments, 3))
+    exact, magnitude = np.zeros((2, n_segments, width))
     np.add.at(exact, ids, values.astype(np.float64))
     np.add.at(magnitude, ids, np.abs(values.astype(np.float64)))
     blocked = tf.function(kmeans_tf.stats.segment_sums, jit_compile=True)(
-        tf.constant(values), tf.constant(ids), n_segments)
+        tf.constant(values), tf.constant(ids), n_segments, parts=parts)
     # Relative to the sum of the magnitudes, where signs cancel.
     assert (np.abs(blocked.numpy() - exact) <= 2e-6 * magnitude).all()
 
