@@ -95,14 +95,15 @@ def segment_sums(values, segment_ids, n_segments, with_offsets=False,
     _, n_blocks = _blocks(n_rows, n_segments)
     n_sums = n_blocks * _lanes(values.shape[1])
     size = n_sums * n_segments
-    if values.shape[1] is None or values.shape[1] <= SPLIT_ROW:
-        parts = 1
-    # Each scatter leaves out the other parts' rows by an id past its end.
-    part = tf.range(n_rows) * parts // n_rows
-    table = tf.add_n([tf.math.unsorted_segment_sum(
-        values, segment_ids if parts == 1 else tf.where(part == p,
-                                                         segment_ids, size),
-        size) for p in range(parts)])
+    if parts == 1 or values.shape[1] is None or values.shape[1] <= SPLIT_ROW:
+        table = tf.math.unsorted_segment_sum(values, segment_ids, size)
+    else:
+        # Each scatter leaves out the other parts' rows by an id past its
+        # end.
+        part = tf.range(n_rows) * parts // n_rows
+        table = tf.add_n([tf.math.unsorted_segment_sum(
+            values, tf.where(part == p, segment_ids, size), size)
+            for p in range(parts)])
     return tf.reduce_sum(tf.reshape(table, (n_sums, n_segments, width)),
                          axis=0)
 
