@@ -17,7 +17,10 @@ many samples there are. Within a chunk the distances come
   chunk_size); or
 - from the expanded square, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c
   for all pairs is one matrix product, and ||x||² is the same for every
-  centroid, so the argmin leaves it out.
+  centroid, so the argmin leaves it out. Up to COLUMN_MIN_MAX_FEATURES
+  features and PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, compiled, the
+  running minimum computes the same x·c itself, feature by feature,
+  rather than the product.
 
 Before any of it, the samples are scaled by a power of two so that their
 largest magnitude is between 0.5 and 1 (`power_of_two_scale`). k-means does
@@ -61,6 +64,30 @@ RUNNING_MIN_MAX_CLUSTERS = 256
 # 50,000 x 32, k=1000        -    31.6    58.3
 PRODUCT_RUNNING_MIN_MAX_CLUSTERS = 100
 ARGMIN_GROUP = 8
+# Above DIRECT_MAX_FEATURES and up to this many features, and up to
+# PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, under XLA, the running minimum
+# takes the samples feature by feature too, from the same expanded square
+# as the product: it never writes the (k, n) products that the minimum
+# then reads again. Unrolled over every cluster, 200,000 x 16, k=128 took
+# 10.5 s to compile; so a loop goes over groups of about COLUMN_GROUP
+# clusters, unrolled within a group (1.5 s). Measured (2 cores), ms a
+# Lloyd iteration, old and new alternating in one process, the product
+# then this:
+# 500,000 x 8, k=16        4.6 ->  2.8
+# 200,000 x 8, k=100      12.5 ->  5.8
+# 1,000,000 x 8, k=50     38.1 -> 20.9
+# 200,000 x 16, k=64       8.2 ->  6.9
+# 200,000 x 16, k=128     12.7 -> 11.9   (the product by groups, in
+# 100,000 x 16, k=256     10.6 -> 11.1    chunks near the cache: no gain)
+# and an assignment alone, the product in one chunk against this:
+# 200,000 x 32, k=64       8.7 -> 18.3   (the product's multiply-adds
+# 200,000 x 64, k=64      13.9 -> 60.4    are faster)
+COLUMN_MIN_MAX_FEATURES = 16
+COLUMN_GROUP = 16
+# The samples feature by feature are a copy of them all, beside the
+# chunks: with more features than DIRECT_MAX_FEATURES, taken only while it
+# is at most this large (then the product's chunks, within CHUNK_BYTES).
+COLUMNS_MAX_BYTES = 4 * CHUNK_BYTES
 # The grouped argmin reads its chunk's distances twice, so they are best
 # kept near the cache: chunks of about this many bytes, not CHUNK_BYTES.
 # Measured (2 cores, 4 MB of L2), ms an assignment by chunk size:
@@ -170,7 +197,8 @@ def centred_chunks(samples, n_clusters, scale, weights=None, centre=True,
     per_sample = n_clusters * (n_features if direct_form(n_features) else 1)
     budget = (GROUPED_CHUNK_BYTES if not direct_form(n_features)
               and grouped_argmin(n_clusters, xla) else CHUNK_BYTES)
-    running_min = running_min_form(n_features, n_clusters, xla)
+    running_min = running_min_form(n_features, n_clusters, xla,
+                                   samples.dtype.size * n * n_features)
     n_chunks = 1 if running_min else -(
         -n // max(1, budget // (samples.dtype.size * per_sample)))
     chunk_size = -(-n // n_chunks)
@@ -270,11 +298,16 @@ def grouped_argmin(n_clusters, compiled):
     return compiled and n_clusters > PRODUCT_RUNNING_MIN_MAX_CLUSTERS
 
 
-def running_min_form(n_features, n_clusters, xla):
+def running_min_form(n_features, n_clusters, xla, n_bytes=0):
     """Whether the assignment is a running minimum (see the module's
-    docstring): few features and clusters, compiled with XLA."""
-    return (xla and direct_form(n_features)
-            and n_clusters <= RUNNING_MIN_MAX_CLUSTERS)
+    docstring), compiled with XLA: few features and clusters, or up to
+    COLUMN_MIN_MAX_FEATURES features and PRODUCT_RUNNING_MIN_MAX_CLUSTERS
+    clusters while the samples (n_bytes) fit in COLUMNS_MAX_BYTES."""
+    if direct_form(n_features):
+        return xla and n_clusters <= RUNNING_MIN_MAX_CLUSTERS
+    return (xla and n_features <= COLUMN_MIN_MAX_FEATURES
+            and n_clusters <= PRODUCT_RUNNING_MIN_MAX_CLUSTERS
+            and n_bytes <= COLUMNS_MAX_BYTES)
 
 
 def counted_form(n_samples, n_features, n_clusters, xla, weights,
@@ -299,13 +332,42 @@ def running_minimum(columns, centroids, n_clusters, n_features):
     is ||c||² - 2 x·c, the squared distance less ||x||², which is the
     same for every cluster: d multiply-adds per sample and cluster, made
     as `first_lowest` needs them (measured 96 ms for 10M x 2 against 100
-    centroids, 147 ms with the differences).
+    centroids, 147 ms with the differences). Above DIRECT_MAX_FEATURES, a
+    loop goes over groups of clusters (see COLUMN_MIN_MAX_FEATURES),
+    keeping the best so far across them.
     """
     offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
-    return first_lowest(
-        offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
-                               for f in range(n_features)])
-        for j in range(n_clusters))
+    if direct_form(n_features):
+        return first_lowest(
+            offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
+                                   for f in range(n_features)])
+            for j in range(n_clusters))
+    n_groups = -(-n_clusters // COLUMN_GROUP)
+    size = -(-n_clusters // n_groups)                 # groups of equal size
+    # The padding's clusters, at an infinite offset, never win.
+    offsets = tf.pad(offsets, [[0, n_groups * size - n_clusters]],
+                     constant_values=np.inf)
+    scaled = tf.pad(-2 * centroids, [[0, n_groups * size - n_clusters],
+                                     [0, 0]])
+
+    def group(g, best, index):
+        first = g * size
+        offset = tf.slice(offsets, [first], [size])
+        centroid = tf.slice(scaled, [first, 0], [size, n_features])
+        for j in range(size):
+            candidate = offset[j] + tf.add_n([centroid[j, f] * columns[f]
+                                              for f in range(n_features)])
+            # Strictly lower replaces: ties keep the lowest index.
+            lower = candidate < best
+            best = tf.where(lower, candidate, best)
+            index = tf.where(lower, first + j, index)
+        return g + 1, best, index
+
+    m = tf.shape(columns[0])[0]
+    return tf.while_loop(
+        lambda g, *_: g < n_groups, group,
+        (tf.constant(0), tf.fill([m], tf.constant(np.inf, columns[0].dtype)),
+         tf.zeros([m], tf.int32)))[2]
 
 
 def first_lowest(candidates):

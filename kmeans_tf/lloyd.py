@@ -16,7 +16,7 @@ import numpy as np
 
 from ._tensorflow import tf
 from .distances import (assign_chunks, compiled_size, direct_form,
-                        inertia_of, running_min_form, running_minimum)
+                        inertia_of, running_minimum)
 from .stats import (SCATTER_PARTS, block_offsets, cluster_sums,
                     counted_sums, inertia_from_sums, means_or_keep,
                     on_sphere, relocate_empty)
@@ -148,7 +148,7 @@ def _options(data, centroids, radius, probe=None):
     k, d = centroids.shape
     rows = data.chunks.shape[0] * data.chunks.shape[1]
     return xla, _Options(direct_form(d), radius is not None,
-                         running_min_form(d, k, xla), xla, k, d,
+                         data.columns is not None, xla, k, d,
                          data.chunks.shape[-1] > d, rows > data.n, probe)
 
 

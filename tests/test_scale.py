@@ -231,9 +231,12 @@ def assert_lowest_nearest(labels, samples, centroids):
 
 
 @pytest.mark.parametrize("n_features, n_clusters", [(1, 7), (2, 100),
-                                                    (4, 256)])
+                                                    (4, 256), (5, 3),
+                                                    (8, 40), (16, 300)])
 def test_running_minimum_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
+    # Unrolled over the clusters up to 4 features; above, by groups of
+    # clusters in a loop (40 clusters: 3 groups of 14, 2 of them padding).
     samples, centroids = tied_integers(n_features, n_clusters, 8)
     labels = kmeans_tf.distances._running_minimum_xla(
         [tf.constant(column) for column in samples.T],
@@ -253,6 +256,23 @@ def test_compiled_products_argmin_equals_brute_force_lowest_index_on_ties(
     labels = nearest(tf.constant(samples), tf.constant(centroids),
                      False, True).numpy()
     assert_lowest_nearest(labels, samples, centroids)
+
+
+def test_large_data_with_some_features_runs_lloyd_as_scikit_learn():
+    # 40,000 x 8, k=20 is XLA-sized: the running minimum by groups of
+    # clusters (2 groups of 10): scikit-learn's labels
+    # and iterations from the same start, the inertia exact.
+    samples = blobs([2_000] * 20, [3] * 20, 8, seed=6).astype(np.float32)
+    assert kmeans_tf.distances.running_min_form(8, 20, True)
+    init = samples[:20]
+    ours = fn.kmeans(samples, 20, init=init, tol=0, algorithm="lloyd")
+    theirs = KMeans(20, init=init, n_init=1, tol=0,
+                    algorithm="lloyd").fit(samples)
+    np.testing.assert_array_equal(ours.labels, theirs.labels_)
+    assert ours.n_iter == theirs.n_iter_
+    expected, distances = brute_force_nearest(samples, ours.centroids)
+    np.testing.assert_array_equal(ours.labels, expected)
+    assert ours.inertia == pytest.approx(distances.sum(), rel=1e-6)
 
 
 def test_large_data_with_few_features_takes_the_running_minimum():
