@@ -236,7 +236,8 @@ def assert_lowest_nearest(labels, samples, centroids):
 def test_running_minimum_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
     # Unrolled over the clusters up to 4 features; above, by groups of
-    # clusters in a loop (40 clusters: 3 groups of 14, 2 of them padding).
+    # clusters in a loop (40 clusters: 3 groups of 14, with 2 clusters of
+    # padding).
     samples, centroids = tied_integers(n_features, n_clusters, 8)
     labels = kmeans_tf.distances._running_minimum_xla(
         [tf.constant(column) for column in samples.T],
@@ -260,8 +261,8 @@ def test_compiled_products_argmin_equals_brute_force_lowest_index_on_ties(
 
 def test_large_data_with_some_features_runs_lloyd_as_scikit_learn():
     # 40,000 x 8, k=20 is XLA-sized: the running minimum by groups of
-    # clusters (2 groups of 10): scikit-learn's labels
-    # and iterations from the same start, the inertia exact.
+    # clusters (2 groups of 10). scikit-learn's labels and iterations from
+    # the same start, the labels brute force's, the inertia exact.
     samples = blobs([2_000] * 20, [3] * 20, 8, seed=6).astype(np.float32)
     assert kmeans_tf.distances.running_min_form(8, 20, True)
     init = samples[:20]
