@@ -88,14 +88,15 @@ def segment_sums(values, segment_ids, n_segments, with_offsets=False,
     scatters, each over its share of the rows.
     """
     n_rows = tf.shape(values)[0]
-    width = values.shape[1] or tf.shape(values)[1]   # static if known
+    static_width = values.shape[1]                  # None when unknown
+    width = static_width or tf.shape(values)[1]
     if not with_offsets:
         segment_ids = segment_ids + block_offsets(n_rows, n_segments,
-                                                  values.shape[1])
+                                                  static_width)
     _, n_blocks = _blocks(n_rows, n_segments)
-    n_sums = n_blocks * _lanes(values.shape[1])
+    n_sums = n_blocks * _lanes(static_width)
     size = n_sums * n_segments
-    if parts == 1 or values.shape[1] is None or values.shape[1] <= SPLIT_ROW:
+    if parts == 1 or static_width is None or static_width <= SPLIT_ROW:
         table = tf.math.unsorted_segment_sum(values, segment_ids, size)
     else:
         # Each scatter leaves out the other parts' rows by an id past its
