@@ -8,19 +8,18 @@ many samples there are. Within a chunk the distances come
 
 - from plain differences when there are at most DIRECT_MAX_FEATURES
   features: a matrix product would have too little work per element to be
-  fast. Compiled with XLA, and for at most RUNNING_MIN_MAX_CLUSTERS
-  clusters, as a running minimum (`running_minimum`): one pass over the
-  samples keeps each one's best distance and index so far, cluster after
-  cluster, and nothing of size (n_clusters, n_samples) is ever made, so
-  the samples need no chunks; it reads them feature by feature
-  (`Chunked.columns`). Otherwise per chunk, (n_clusters, n_features,
-  chunk_size); or
+  fast. Compiled with XLA, as a running minimum (`running_minimum`): one
+  pass over the samples keeps each one's best distance and index so far,
+  cluster after cluster, and nothing of size (n_clusters, n_samples) is
+  ever made, so the samples need no chunks; it reads them feature by
+  feature (`Chunked.columns`), and takes the expanded square below, less
+  ||x||². Otherwise (small data, run eagerly) per chunk, (n_clusters,
+  n_features, chunk_size); or
 - from the expanded square, ||x - c||² = ||x||² - 2 x·c + ||c||², where x·c
   for all pairs is one matrix product, and ||x||² is the same for every
   centroid, so the argmin leaves it out. Up to COLUMN_MIN_MAX_FEATURES
-  features and PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, compiled, the
-  running minimum computes the same x·c itself, feature by feature,
-  rather than the product.
+  features, compiled, the running minimum computes the same x·c itself,
+  feature by feature, rather than the product.
 
 Before any of it, the samples are scaled by a power of two so that their
 largest magnitude is between 0.5 and 1 (`power_of_two_scale`). k-means does
@@ -49,9 +48,14 @@ DIRECT_MAX_FEATURES = 4
 # more time than it saves.
 XLA_MIN_VALUES = 200_000
 # Up to this many clusters, few features under XLA take the running minimum
-# (see `first_lowest`), unrolled over the clusters. Measured (2 cores, 2M x
-# 2): 80 ms an assignment at 256 clusters against 414 ms chunked, but at 512
-# the unrolled loop compiles for 11 s and runs slower than the chunked form.
+# (see `first_lowest`) unrolled over the clusters: measured (2 cores, 2M x
+# 2), 80 ms an assignment at 256 clusters against 414 ms chunked, but at
+# 512 the unrolled loop compiled for 11 s and ran slower than the chunked
+# form. Above, a loop goes over groups of COLUMN_GROUP clusters, as for
+# more features (see COLUMN_MIN_MAX_FEATURES). Measured (2 cores), ms a
+# Lloyd iteration, the chunked differences then the groups, alternating in
+# one process: 1,000,000 x 2, k=500: 560 -> 62; 200,000 x 3, k=1000:
+# 189 -> 28; 1,000,000 x 4, k=300: 367 -> 43.
 RUNNING_MIN_MAX_CLUSTERS = 256
 # Under XLA, up to this many clusters the matrix product's argmin is a
 # running minimum over its rows, and above, by groups of ARGMIN_GROUP
@@ -62,23 +66,32 @@ RUNNING_MIN_MAX_CLUSTERS = 256
 # 200,000 x 16, k=128     18.5    16.1    28.7
 # 100,000 x 16, k=256     44.9    12.8    28.4
 # 50,000 x 32, k=1000        -    31.6    58.3
+# (With at most COLUMN_MIN_MAX_FEATURES features, the running minimum over
+# the samples' columns comes first, for any number of clusters.)
 PRODUCT_RUNNING_MIN_MAX_CLUSTERS = 100
 ARGMIN_GROUP = 8
-# Above DIRECT_MAX_FEATURES and up to this many features, and up to
-# PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, under XLA, the running minimum
-# takes the samples feature by feature too, from the same expanded square
-# as the product: it never writes the (k, n) products that the minimum
-# then reads again. Unrolled over every cluster, 200,000 x 16, k=128 took
-# 10.5 s to compile; so a loop goes over groups of about COLUMN_GROUP
-# clusters, unrolled within a group (1.5 s). Measured (2 cores), ms a
-# Lloyd iteration, old and new alternating in one process, the product
-# then this:
+# Above DIRECT_MAX_FEATURES and up to this many features, under XLA, the
+# running minimum takes the samples feature by feature too, from the same
+# expanded square as the product: it never writes the (k, n) products
+# that the minimum then reads again. Unrolled over every cluster, 200,000
+# x 16, k=128 took 10.5 s to compile; so a loop goes over groups of about
+# COLUMN_GROUP clusters, unrolled within a group (1.5 s, for any number of
+# clusters). Measured (2 cores), ms a Lloyd iteration, old and new
+# alternating in one process, the product then this:
 # 500,000 x 8, k=16        4.6 ->  2.8
 # 200,000 x 8, k=100      12.5 ->  5.8
 # 1,000,000 x 8, k=50     38.1 -> 20.9
 # 200,000 x 16, k=64       8.2 ->  6.9
-# 200,000 x 16, k=128     12.7 -> 11.9   (the product by groups, in
-# 100,000 x 16, k=256     10.6 -> 11.1    chunks near the cache: no gain)
+# and, another day, with the product's argmin by groups (a slower day:
+# the machine's speed drifts, so only each row's two figures compare):
+# 200,000 x 16, k=128     21.0 -> 17.4
+# 200,000 x 8, k=256      17.7 -> 12.0
+# 200,000 x 12, k=256     29.9 -> 23.6
+# 200,000 x 16, k=256     33.1 -> 32.2
+# 100,000 x 16, k=256     14.4 -> 16.2   (the one loss; to convergence
+# 100,000 x 16, k=512     33.1 -> 32.5    from k-means++, 231 -> 220 ms)
+# 200,000 x 8, k=1000      142 ->   78
+# 50,000 x 12, k=1000     36.6 -> 29.9
 # and an assignment alone, the product in one chunk against this:
 # 200,000 x 32, k=64       8.7 -> 18.3   (the product's multiply-adds
 # 200,000 x 64, k=64      13.9 -> 60.4    are faster)
@@ -300,13 +313,12 @@ def grouped_argmin(n_clusters, compiled):
 
 def running_min_form(n_features, n_clusters, xla, n_bytes=0):
     """Whether the assignment is a running minimum (see the module's
-    docstring), compiled with XLA: few features and clusters, or up to
-    COLUMN_MIN_MAX_FEATURES features and PRODUCT_RUNNING_MIN_MAX_CLUSTERS
-    clusters while the samples (n_bytes) fit in COLUMNS_MAX_BYTES."""
+    docstring), compiled with XLA: for any number of clusters, up to
+    DIRECT_MAX_FEATURES features, or up to COLUMN_MIN_MAX_FEATURES while
+    the samples (n_bytes) fit in COLUMNS_MAX_BYTES."""
     if direct_form(n_features):
-        return xla and n_clusters <= RUNNING_MIN_MAX_CLUSTERS
+        return xla
     return (xla and n_features <= COLUMN_MIN_MAX_FEATURES
-            and n_clusters <= PRODUCT_RUNNING_MIN_MAX_CLUSTERS
             and n_bytes <= COLUMNS_MAX_BYTES)
 
 
@@ -332,12 +344,13 @@ def running_minimum(columns, centroids, n_clusters, n_features):
     is ||c||² - 2 x·c, the squared distance less ||x||², which is the
     same for every cluster: d multiply-adds per sample and cluster, made
     as `first_lowest` needs them (measured 96 ms for 10M x 2 against 100
-    centroids, 147 ms with the differences). Above DIRECT_MAX_FEATURES, a
-    loop goes over groups of clusters (see COLUMN_MIN_MAX_FEATURES),
-    keeping the best so far across them.
+    centroids, 147 ms with the differences). Above DIRECT_MAX_FEATURES
+    features or RUNNING_MIN_MAX_CLUSTERS clusters, a loop goes over groups
+    of clusters (see COLUMN_MIN_MAX_FEATURES), keeping the best so far
+    across them.
     """
     offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
-    if direct_form(n_features):
+    if direct_form(n_features) and n_clusters <= RUNNING_MIN_MAX_CLUSTERS:
         return first_lowest(
             offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
                                    for f in range(n_features)])

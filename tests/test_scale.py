@@ -1,4 +1,5 @@
 """Chunked assignment, the compiled loop against the eager lesson, memory."""
+import itertools
 import subprocess
 import sys
 
@@ -231,13 +232,14 @@ def assert_lowest_nearest(labels, samples, centroids):
 
 
 @pytest.mark.parametrize("n_features, n_clusters", [(1, 7), (2, 100),
-                                                    (4, 256), (5, 3),
-                                                    (8, 40), (16, 300)])
+                                                    (4, 256), (2, 300),
+                                                    (5, 3), (8, 40),
+                                                    (16, 300)])
 def test_running_minimum_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
-    # Unrolled over the clusters up to 4 features; above, by groups of
-    # clusters in a loop (40 clusters: 3 groups of 14, with 2 clusters of
-    # padding).
+    # Unrolled over the clusters up to 4 features and 256 clusters; else by
+    # groups of clusters in a loop (40 clusters: 3 groups of 14, with 2
+    # clusters of padding; 300: 19 groups of 16, with 4).
     samples, centroids = tied_integers(n_features, n_clusters, 8)
     labels = kmeans_tf.distances._running_minimum_xla(
         [tf.constant(column) for column in samples.T],
@@ -274,6 +276,36 @@ def test_large_data_with_some_features_runs_lloyd_as_scikit_learn():
     expected, distances = brute_force_nearest(samples, ours.centroids)
     np.testing.assert_array_equal(ours.labels, expected)
     assert ours.inertia == pytest.approx(distances.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("n_features, n_clusters, n_samples",
+                         [(2, 300, 120_000), (8, 150, 40_000)])
+def test_many_clusters_run_lloyd_as_scikit_learn(n_features, n_clusters,
+                                                 n_samples):
+    # More clusters than the running minimum takes unrolled (2 features:
+    # 300 > 256) or the product's argmin takes as one (8: 150 > 100): the
+    # running minimum by groups of clusters in a loop. Blobs on a grid, 4
+    # apart and of spread 0.3, each start within 1 of its blob: no sample
+    # near a tie, so scikit-learn's labels and iterations exactly.
+    rng = np.random.default_rng(n_clusters)
+    side = int(np.ceil(n_clusters ** (1 / n_features)))
+    centres = 4.0 * np.array(list(itertools.product(
+        range(side), repeat=n_features))[:n_clusters])
+    samples = (centres[rng.integers(0, n_clusters, n_samples)]
+               + rng.normal(0, 0.3, (n_samples, n_features))).astype(
+                   np.float32)
+    init = (centres + rng.uniform(-1, 1, centres.shape)).astype(np.float32)
+    assert kmeans_tf.distances.running_min_form(n_features, n_clusters,
+                                                True)
+    ours = fn.kmeans(samples, n_clusters, init=init, tol=0,
+                     algorithm="lloyd")
+    theirs = KMeans(n_clusters, init=init, n_init=1, tol=0,
+                    algorithm="lloyd").fit(samples)
+    np.testing.assert_array_equal(ours.labels, theirs.labels_)
+    assert ours.n_iter == theirs.n_iter_
+    # Coordinates up to 68: float32 sums of 400 of them round near 1e-5.
+    np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                               atol=1e-4)
 
 
 def test_large_data_with_few_features_takes_the_running_minimum():
