@@ -36,7 +36,8 @@ QUICK_CASES = [("100,000 x 2, k=3", 100_000, 2, 3, 10, 3),
 MORE_CASES = [("500,000 x 8, k=16", 500_000, 8, 16, 20, 3),
               ("200,000 x 16, k=128", 200_000, 16, 128, 20, 3),
               ("50,000 x 32, k=1000", 50_000, 32, 1000, 10, 3),
-              ("2,000,000 x 3, k=20", 2_000_000, 3, 20, 10, 3)]
+              ("2,000,000 x 3, k=20", 2_000_000, 3, 20, 10, 3),
+              ("500,000 x 2, k=300", 500_000, 2, 300, 10, 3)]
 # Time to convergence: (name, n_samples, n_features, n_clusters, side,
 # repeats), on overlapping blobs (see blob_samples), tol=0, max_iter=300,
 # the same start.
