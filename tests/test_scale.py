@@ -282,11 +282,11 @@ def test_large_data_with_some_features_runs_lloyd_as_scikit_learn():
                          [(2, 300, 120_000), (8, 150, 40_000)])
 def test_many_clusters_run_lloyd_as_scikit_learn(n_features, n_clusters,
                                                  n_samples):
-    # More clusters than the running minimum takes unrolled (2 features:
-    # 300 > 256) or the product's argmin takes as one (8: 150 > 100): the
-    # running minimum by groups of clusters in a loop. Blobs on a grid, 4
-    # apart and of spread 0.3, each start within 1 of its blob: no sample
-    # near a tie, so scikit-learn's labels and iterations exactly.
+    # Past 256 clusters with 2 features, and past 100 with 8 (where the
+    # product's argmin would go by groups), the running minimum goes by
+    # groups of clusters in a loop. Blobs on a grid, 4 apart and of spread
+    # 0.3, each start within 1 of its blob: no sample near a tie, so
+    # scikit-learn's labels and iterations exactly.
     rng = np.random.default_rng(n_clusters)
     side = int(np.ceil(n_clusters ** (1 / n_features)))
     centres = 4.0 * np.array(list(itertools.product(
@@ -303,7 +303,8 @@ def test_many_clusters_run_lloyd_as_scikit_learn(n_features, n_clusters,
                     algorithm="lloyd").fit(samples)
     np.testing.assert_array_equal(ours.labels, theirs.labels_)
     assert ours.n_iter == theirs.n_iter_
-    # Coordinates up to 68: float32 sums of 400 of them round near 1e-5.
+    # Coordinates up to 68 (2 features): float32 sums of 400 of them
+    # round near 1e-5.
     np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
                                atol=1e-4)
 
