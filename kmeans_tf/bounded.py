@@ -350,8 +350,9 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
     alone (else None: Lloyd's are made afresh after a whole assignment).
     Exact ties break as Lloyd's, at the lowest index; within rounding, a
     near-tie may not, since the products here are made a block of rows at
-    a time, cluster-major, and Lloyd's by its own chunks, sample-major
-    above 100 clusters (see `distances.nearest`).
+    a time, cluster-major, and Lloyd's otherwise: feature by feature in
+    its running minimum up to 16 features, else by its own chunks,
+    sample-major above 100 clusters (see `distances`).
     """
     n = tf.shape(samples.flat)[0]
     k = tf.shape(centroids)[0]

@@ -66,8 +66,9 @@ RUNNING_MIN_MAX_CLUSTERS = 256
 # 200,000 x 16, k=128     18.5    16.1    28.7
 # 100,000 x 16, k=256     44.9    12.8    28.4
 # 50,000 x 32, k=1000        -    31.6    58.3
-# (With at most COLUMN_MIN_MAX_FEATURES features, the running minimum over
-# the samples' columns comes first, for any number of clusters.)
+# (With at most COLUMN_MIN_MAX_FEATURES features, while their columns fit
+# in COLUMNS_MAX_BYTES, the running minimum over those columns is taken
+# instead, for any number of clusters.)
 PRODUCT_RUNNING_MIN_MAX_CLUSTERS = 100
 ARGMIN_GROUP = 8
 # Above DIRECT_MAX_FEATURES and up to this many features, under XLA, the
