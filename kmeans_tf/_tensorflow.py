@@ -1,4 +1,5 @@
-"""TensorFlow, imported once without its start-up lines on the terminal.
+"""TensorFlow, imported once without its start-up lines on the terminal;
+and `Traced`, a tf.function that is quick to call.
 
 Every module of the package takes `tf` from here, so the first import of
 `kmeans_tf` is the one that loads TensorFlow, and it loads it quietly.
@@ -39,3 +40,41 @@ def _import_tensorflow_quietly():
 
 
 tf = _import_tensorflow_quietly()
+
+
+class Traced:
+    """tf.function(python_function, **options), called through its traces.
+
+    On every call, a tf.function works out which of its traces (concrete
+    functions) takes these arguments, comparing their types with each
+    trace's: for the nested arguments of Lloyd's loop, 1.9 ms a call
+    (measured, 2 cores, without iterating), against 0.4 ms to call the
+    trace itself, about a tenth of a 20-iteration run at 1,000,000 x 2,
+    k=3, whose loop, final assignment and centring are three such calls.
+    So each trace is kept here under a key of the arguments' shapes and
+    dtypes (Python values as they are), which takes microseconds, and
+    called directly. The tf.function is `function`.
+    """
+
+    def __init__(self, python_function, **options):
+        self.function = tf.function(python_function, **options)
+        self._traces = {}
+
+    def __call__(self, *args):
+        key = _key(args)
+        trace = self._traces.get(key)
+        if trace is None:
+            trace = self.function.get_concrete_function(*args)
+            self._traces[key] = trace
+        return trace(*args)
+
+
+def _key(value):
+    """What picks a trace for `value`: a tensor's shape and dtype, the
+    keys of a tuple's or list's items, else the value itself (hashable:
+    None, numbers, a NamedTuple of options)."""
+    if isinstance(value, tf.Tensor):
+        return tuple(value.shape), value.dtype
+    if isinstance(value, (tuple, list)):
+        return type(value), tuple(_key(item) for item in value)
+    return value

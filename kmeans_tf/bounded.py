@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import lloyd
-from ._tensorflow import tf
+from ._tensorflow import Traced, tf
 from .distances import compiled_size, direct_form, inertia_of
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
@@ -234,8 +234,8 @@ def _run(data, centroids, max_iter, threshold, progress=None,
          n_changed, streak) = loop(
             samples, data.sum_of_squares, tf.constant(i), tf.constant(until),
             tf.constant(threshold, flat.dtype), tf.constant(give_up),
-            tf.zeros((2, HISTORY_BLOCK), flat.dtype), centroids, labels,
-            upper, lower, totals, n_changed, streak)
+            tf.constant(np.zeros((2, HISTORY_BLOCK)), flat.dtype), centroids,
+            labels, upper, lower, totals, n_changed, streak)
         next_i, stop = int(next_i), int(stop)
         if stop == 0 and int(streak) >= give_up and int(n_changed) > 0:
             stop = HANDOVER
@@ -260,11 +260,13 @@ def _lengths(flat):
     return norms, tf.sqrt(tf.reduce_max(norms))
 
 
-@tf.function(jit_compile=True)
-def _inertia(flat, weights, centroids, labels):
+def _inertia_of(flat, weights, centroids, labels):
     """The (weighted) inertia, as Lloyd's final assignment makes it
     (`distances.inertia_of`), fused by XLA into one pass."""
     return inertia_of(flat, centroids, labels, weights)
+
+
+_inertia = Traced(_inertia_of, jit_compile=True)
 
 
 def _margin(longest, centroids):
@@ -648,7 +650,8 @@ def _to_fastest(samples, labels, centroids, fastest, margin):
 
 @functools.lru_cache(maxsize=None)
 def _compiled(xla):
-    """`_start`, `_loop` and `_lengths` as tf.functions: with XLA for
-    large data, as a plain graph for small (see `lloyd._compiled`)."""
-    return tuple(tf.function(f, jit_compile=xla, reduce_retracing=True)
+    """`_start`, `_loop` and `_lengths` as tf.functions (`Traced`): with
+    XLA for large data, as a plain graph for small (see
+    `lloyd._compiled`)."""
+    return tuple(Traced(f, jit_compile=xla, reduce_retracing=True)
                  for f in (_start, _loop, _lengths))

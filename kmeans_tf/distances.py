@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._tensorflow import tf
+from ._tensorflow import Traced, tf
 
 # Extra memory one chunk of the assignment step may use: the distances of a
 # chunk of samples to every centroid. Fewer chunks are faster under XLA
@@ -291,7 +291,7 @@ def _sum_of_squares(x):
             + tf.reduce_sum(tf.cast(rest, tf.float64) ** 2))
 
 
-_centre_and_pad_xla = tf.function(_centre_and_pad, jit_compile=True)
+_centre_and_pad_xla = Traced(_centre_and_pad, jit_compile=True)
 
 
 def compiled_size(n_samples, n_features):
@@ -457,7 +457,7 @@ def lowest_by_groups(values):
                                             output_type=tf.int32)
 
 
-_running_minimum_xla = tf.function(running_minimum, jit_compile=True)
+_running_minimum_xla = Traced(running_minimum, jit_compile=True)
 
 
 def assign_chunks(chunks, centroids, direct, compiled=False):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._tensorflow import tf
+from ._tensorflow import Traced, tf
 from .distances import (assign_chunks, compiled_size, direct_form,
                         inertia_of, running_minimum)
 from .stats import (SCATTER_PARTS, block_offsets, cluster_sums,
@@ -87,12 +87,14 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     # No iteration before the first: its sums are NaN, which equal nothing
     # (see _lloyd_loop); the centroids before it are never looked at.
     previous = earlier = centroids
-    totals = (tf.fill(centroids.shape, tf.constant(np.nan, dtype)),
-              tf.zeros((centroids.shape[0],), _count_dtype(data)))
-    labels = tf.fill((padded if probe else 0,), -1)
+    # (Small constants from NumPy: each TensorFlow op run eagerly, such as
+    # tf.zeros, costs about 0.1 ms.)
+    totals = (tf.constant(np.full(centroids.shape, np.nan), dtype),
+              tf.constant(np.zeros(centroids.shape[0]), _count_dtype(data)))
+    labels = tf.fill((padded,), -1) if probe else tf.constant([], tf.int32)
     # Always HISTORY_BLOCK columns: one shape, so one compilation, for any
     # max_iter.
-    block = tf.zeros((2, HISTORY_BLOCK), dtype)
+    block = tf.constant(np.zeros((2, HISTORY_BLOCK)), dtype)
     threshold = tf.constant(threshold, dtype)
     data = data._replace(n=tf.constant(data.n))
 
@@ -128,7 +130,8 @@ def finish(data, centroids, radius=None):
     _, final = _compiled(xla, options)
     labels, inertia = final(data._replace(n=tf.constant(data.n)), centroids,
                             options)
-    return centroids.numpy(), labels[:data.n].numpy(), float(inertia)
+    # Cut in NumPy: a slice of the tensor would be an op, and a copy.
+    return centroids.numpy(), labels.numpy()[:data.n], float(inertia)
 
 
 def with_offset(progress, done, max_iter):
@@ -332,9 +335,9 @@ def _final_assignment(data, centroids, options):
 
 @functools.lru_cache(maxsize=None)
 def _compiled(xla, options):
-    """The loop and the final assignment as tf.functions, with XLA for
-    large data, as a plain graph for small; one pair per set of options,
-    each traced once per shape, so nothing retraces again and again when a
-    program runs k-means for many k (choose_k.py)."""
-    return tuple(tf.function(f, jit_compile=xla, reduce_retracing=True)
+    """The loop and the final assignment as tf.functions (`Traced`), with
+    XLA for large data, as a plain graph for small; one pair per set of
+    options, each traced once per shape, so nothing retraces again and
+    again when a program runs k-means for many k (choose_k.py)."""
+    return tuple(Traced(f, jit_compile=xla, reduce_retracing=True)
                  for f in (_lloyd_loop, _final_assignment))
