@@ -70,8 +70,31 @@ def check_samples(samples, name="samples", magnitude=False):
         raise ValueError(f"{name} must be finite; got {array[row, col]} "
                          f"at row {row}, column {col} ({bad.sum()} such "
                          f"values)")
+    largest = float(max(-low, high))
+    check_magnitude(largest, array.dtype, name)
     samples = _as_tensor(array)
-    return (samples, float(max(-low, high))) if magnitude else samples
+    return (samples, largest) if magnitude else samples
+
+
+def check_magnitude(largest, dtype, name="samples", advice=None):
+    """Refuse data whose largest magnitude (`largest`, a float) the
+    engine's scale cannot bring near 1 in `dtype`: the scale, a power of
+    two (`distances.power_of_two_scale`), must itself be a normal number
+    in that dtype, and so must the largest value (TensorFlow reads
+    subnormal numbers as 0). For float32, from 2**-126 (1.2e-38) to below
+    2**126 (8.5e37); for float64, 2**-1022 to 2**1022. All zeros pass.
+    `advice` ends the message (by default: convert float32 to float64,
+    rescale float64)."""
+    info = np.finfo(dtype)
+    limit = 2.0 ** (info.maxexp - 2)
+    if largest == 0 or info.tiny <= largest < limit:
+        return
+    if advice is None:
+        advice = ("convert them to float64" if info.dtype == np.float32
+                  else "rescale them")
+    raise ValueError(f"{name} must have magnitudes from {info.tiny:.3g} to "
+                     f"below {limit:.3g} in {info.dtype}; the largest is "
+                     f"{largest:.3g}: {advice}")
 
 
 def _as_tensor(array):
@@ -153,6 +176,10 @@ def check_centroids(centroids, samples, name="centroids", n_clusters=None):
     if n_clusters is not None and centroids.shape[0] != n_clusters:
         raise ValueError(f"{name} must have n_clusters={n_clusters} rows; "
                          f"got shape {tuple(centroids.shape)}")
+    if centroids.dtype != samples.dtype:      # float64 ones, float32 samples
+        check_magnitude(largest_magnitude(centroids),
+                        samples.dtype.as_numpy_dtype, name,
+                        "convert the samples to float64")
     return tf.cast(centroids, samples.dtype)
 
 
@@ -185,8 +212,9 @@ def check_dataset(dataset):
     """A finite Dataset of numeric batches (batch_size, n_features), or of
     (batch, weights) pairs with weights of shape (batch_size,), as pairs:
     batches cast to float32 (if they are float32) or float64, weights to
-    the same dtype (1 where none are given). Values, widths and weights are
-    checked as they stream, by `stream.scan`. A Dataset whose cardinality
+    the same dtype (1 where none are given), batches of no rows left out.
+    Values, widths and weights are checked as they stream, by
+    `stream.scan`. A Dataset whose cardinality
     is unknown (a generator, a filter) is taken to end; one that never does
     hangs."""
     spec = dataset.element_spec
@@ -208,10 +236,14 @@ def check_dataset(dataset):
                          "drop .repeat())")
     dtype = tf.float32 if batch_spec.dtype == tf.float32 else tf.float64
     if weighted:
-        return dataset.map(lambda batch, weights: (
+        dataset = dataset.map(lambda batch, weights: (
             tf.cast(batch, dtype), tf.cast(weights, dtype)))
-    return dataset.map(lambda batch: (tf.cast(batch, dtype), tf.ones(
-        tf.shape(batch)[:1], dtype)))
+    else:
+        dataset = dataset.map(lambda batch: (tf.cast(batch, dtype), tf.ones(
+            tf.shape(batch)[:1], dtype)))
+    # A batch of no rows adds nothing; left in, each step would divide by
+    # its size.
+    return dataset.filter(lambda batch, weights: tf.shape(batch)[0] > 0)
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):
@@ -232,7 +264,23 @@ def check_sample_weight(sample_weight, n_samples, dtype):
         raise ValueError("sample_weight must be finite and >= 0")
     if not array.sum() > 0:
         raise ValueError("sample_weight must not be all zero")
-    return tf.constant(array, dtype)
+    # The weights are used in the samples' dtype, where their sums (and
+    # weight times sample, with samples scaled below 1) must stay finite,
+    # and where the smallest may round to 0.
+    dtype = tf.as_dtype(dtype)
+    largest = float(array.max())
+    if largest * n_samples >= float(dtype.max) / 16:
+        raise ValueError(f"sample_weight must be smaller for "
+                         f"{dtype.name} samples: weights up to "
+                         f"{largest:.3g} for {n_samples} samples would "
+                         f"overflow their sums; divide them all by the same "
+                         f"number (the clusters do not change)")
+    weights = tf.constant(array, dtype)
+    if not tf.reduce_any(weights > 0):
+        raise ValueError(f"sample_weight must not be all zero; every weight "
+                         f"rounds to 0 in {dtype.name}: multiply them all "
+                         f"by the same number (the clusters do not change)")
+    return weights
 
 
 def check_paths(paths):
@@ -257,7 +305,9 @@ def check_choice(value, name, choices):
 
 
 def check_log_dir(log_dir):
-    """None, or a folder path (str) that is a folder or can be made one."""
+    """None, or a folder path (str) that is a folder or can be made one:
+    it is made now, before any work, so that a path that cannot be is
+    refused at once."""
     if log_dir is None:
         return None
     try:
@@ -269,6 +319,14 @@ def check_log_dir(log_dir):
         raise TypeError(f"log_dir must be a folder path; got {log_dir!r}")
     if os.path.exists(log_dir) and not os.path.isdir(log_dir):
         raise ValueError(f"log_dir={log_dir!r} is a file, not a folder")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"log_dir={log_dir!r} cannot be made a folder: "
+                         f"{error.strerror}") from None
+    if not os.access(log_dir, os.W_OK):
+        raise ValueError(f"log_dir={log_dir!r} is a folder that cannot be "
+                         f"written")
     return log_dir
 
 

@@ -135,10 +135,12 @@ WIDE_ROW = 32
 
 def power_of_two_scale(largest):
     """2**-e, with e the exponent of `largest` (a magnitude >= 0): scaled by
-    it, the largest magnitude is in [0.5, 1). 1.0 for 0."""
+    it, the largest magnitude is in [0.5, 1). 1.0 for 0; at most 2**1023,
+    which a float64 subnormal magnitude would exceed (`checks` refuses
+    such data)."""
     if largest == 0:
         return 1.0
-    return math.ldexp(1.0, -math.frexp(float(largest))[1])
+    return math.ldexp(1.0, min(-math.frexp(float(largest))[1], 1023))
 
 
 def largest_magnitude(samples):
@@ -516,18 +518,41 @@ def pairwise(samples, centroids, metric="euclidean"):
 def to_every_centroid(samples, centroids, cosine):
     """(n, k) distances in plain TensorFlow ops, for serving and Keras too.
 
-    Cosine: 1 - the dot product of the unit-length samples with the
-    (unit-length) centroids. Euclidean: the expanded square after a shift
-    by the centroids' mean, which changes no distance but keeps the digits
-    of data far from the origin; clipped at 0 against rounding.
+    Both are first scaled by a power of two (`_scale_in_graph`), as the
+    engine scales its data, so that no square overflows or underflows
+    (float32 data near 1e20, or 1e-22). Cosine: 1 - the dot product of the
+    unit-length samples with the (unit-length) centroids. Euclidean: the
+    expanded square after a shift by the centroids' mean, which changes no
+    distance but keeps the digits of data far from the origin; clipped at
+    0 against rounding, and scaled back (inf where a distance is beyond
+    the dtype's range).
     """
+    scale = _scale_in_graph(samples, centroids)
+    samples = samples * scale
     if cosine:
         unit = tf.math.divide_no_nan(
             samples, tf.norm(samples, axis=1, keepdims=True))
         return 1 - tf.matmul(unit, centroids, transpose_b=True)
+    centroids = centroids * scale
     middle = tf.reduce_mean(centroids, axis=0)
     x, c = samples - middle, centroids - middle
     squared = (tf.reduce_sum(x * x, axis=1, keepdims=True)
                - 2 * tf.matmul(x, c, transpose_b=True)
                + tf.reduce_sum(c * c, axis=1))                    # (n, k)
-    return tf.sqrt(tf.maximum(squared, 0))
+    return tf.sqrt(tf.maximum(squared, 0)) / scale
+
+
+def _scale_in_graph(samples, centroids):
+    """`power_of_two_scale` of the largest magnitude of samples and
+    centroids, made by graph ops (TensorFlow Lite has them all): 2**-e,
+    e = ceil(log2(largest)), kept within the dtype's normal numbers. A
+    rounded logarithm may make e one off, which still scales by a power
+    of two, exactly."""
+    info = np.finfo(samples.dtype.as_numpy_dtype)
+    largest = tf.maximum(tf.reduce_max(tf.abs(samples)),
+                         tf.reduce_max(tf.abs(centroids)))
+    exponent = tf.math.ceil(tf.math.log(tf.maximum(largest, info.tiny))
+                            / math.log(2))
+    exponent = tf.clip_by_value(exponent, 2.0 - info.maxexp,
+                                info.maxexp - 2.0)
+    return tf.pow(tf.constant(2, samples.dtype), -exponent)

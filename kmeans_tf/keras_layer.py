@@ -9,10 +9,11 @@ learns its state from data with `adapt`, not by gradient descent: its
 centroids are a non-trainable weight, saved and loaded with the model.
 """
 import keras
+import numpy as np
 
 from ._tensorflow import tf
 from .api import kmeans
-from .checks import check_int, check_metric
+from .checks import check_int, check_magnitude, check_metric
 from .distances import to_every_centroid
 
 # What the layer can output for each sample.
@@ -58,6 +59,11 @@ class KMeansLayer(keras.layers.Layer):
                         seed=self.seed, **kmeans_arguments)
         if self.centroids is None:
             self.build((None, result.centroids.shape[1]))
+        # Centroids of float64 data may not fit the layer's dtype.
+        check_magnitude(float(np.abs(result.centroids).max()),
+                        tf.as_dtype(self.centroids.dtype).as_numpy_dtype,
+                        "data", "the layer computes in its own dtype; "
+                        "rescale the data")
         self.centroids.assign(result.centroids)
 
     def call(self, inputs):

@@ -78,13 +78,14 @@ class Workers:
 
     def combine_scans(self, share, sample_size):
         """One Scan's worth of totals from every worker's `stream` share
-        scan: (n, scale, sum, sum of squares, sample rows, their weights).
-        Each share's sample rows are weighted by how many rows of the share
-        each stands for, so the pooled sample is a sample of all the data.
+        scan: (n, scale, sum, sum of squares, sample rows, their weights,
+        the sum of all weights). Each share's sample rows are weighted by
+        how many rows of the share each stands for, so the pooled sample is
+        a sample of all the data.
         """
-        n, scale, total, squares, kept, kept_weights = share
+        n, scale, total, squares, kept, kept_weights, weight = share
         width = 0 if kept is None else kept.shape[1]
-        heads = self.gather(np.array([n, width, scale or np.inf]))
+        heads = self.gather(np.array([n, width, scale or np.inf, weight]))
         n_all, width = int(heads[:, 0].sum()), int(heads[:, 1].max())
         common = float(heads[:, 2].min()) if n_all else 1.0
         ratio = common / scale if n else 0.0
@@ -102,7 +103,7 @@ class Workers:
         pooled = self.gather(rows).reshape(-1, width + 2)
         pooled = pooled[pooled[:, width + 1] == 1]
         return (n_all, common, total, squares, pooled[:, :width],
-                pooled[:, width])
+                pooled[:, width], float(heads[:, 3].sum()))
 
     def gather_farthest(self, k, distances, rows, labels, weights):
         """The k farthest samples of all shares, from each share's k."""

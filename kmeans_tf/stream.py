@@ -15,6 +15,7 @@ import numpy as np
 from ._tensorflow import tf
 from .distances import (direct_form, nearest, power_of_two_scale,
                         squared_distances)
+from .checks import check_magnitude
 from .lloyd import stop_code
 from .stats import cluster_sums, means_or_keep, on_sphere, relocate_empty
 
@@ -59,10 +60,13 @@ def scan(dataset, seed, spherical=False, workers=None):
         totals = workers.combine_scans(
             _scan_share(dataset, [seed, workers.index], spherical, size),
             size)
-    n, scale, total, squares, kept, kept_weights = totals
+    n, scale, total, squares, kept, kept_weights, weight = totals
     if n == 0:
         raise ValueError("samples must not be empty; the Dataset yielded no "
                          "rows")
+    if not weight > 0:
+        raise ValueError("sample_weight must not be all zero; every weight "
+                         "in the Dataset is 0")
     mean = total / n
     middle = tf.constant(0 * mean if spherical else mean,
                          dataset.element_spec[0].dtype)
@@ -73,11 +77,11 @@ def scan(dataset, seed, spherical=False, workers=None):
 
 def _scan_share(dataset, seed, spherical, sample_size):
     """scan's pass: (n, scale, sum, sum of squares in scaled units, kept
-    rows, their weights), keeping sample_size rows at most; scale is None
-    when there are no rows."""
+    rows, their weights, the sum of all weights), keeping sample_size rows
+    at most; scale is None when there are no rows."""
     rng = np.random.default_rng(seed)
     n, total, squares, kept, kept_weights, keys = 0, 0.0, 0.0, None, None, None
-    scale = None
+    scale, largest, weight = None, 0.0, 0.0
     for index, (batch, weights) in enumerate(dataset.as_numpy_iterator()):
         if not np.isfinite(batch).all():
             raise ValueError(f"samples must be finite; batch {index} of the "
@@ -97,7 +101,9 @@ def _scan_share(dataset, seed, spherical, sample_size):
         if not (np.isfinite(weights).all() and (weights >= 0).all()):
             raise ValueError(f"sample_weight must be finite and >= 0; batch "
                              f"{index} of the Dataset has other weights")
-        batch_scale = power_of_two_scale(np.abs(batch).max(initial=0))
+        batch_largest = float(np.abs(batch).max(initial=0))
+        largest, weight = max(largest, batch_largest), weight + weights.sum()
+        batch_scale = power_of_two_scale(batch_largest)
         if scale is None or batch_scale < scale:
             ratio = 1.0 if scale is None else batch_scale / scale
             total, squares = total * ratio, squares * ratio ** 2
@@ -117,7 +123,9 @@ def _scan_share(dataset, seed, spherical, sample_size):
         smallest = np.sort(np.argsort(keys)[:sample_size])
         kept, kept_weights = kept[smallest], kept_weights[smallest]
         keys = keys[smallest]
-    return n, scale, total, squares, kept, kept_weights
+    if n:
+        check_magnitude(largest, kept.dtype)
+    return n, scale, total, squares, kept, kept_weights, weight
 
 
 def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,

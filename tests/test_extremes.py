@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 import kmeans_tf
-from helpers import blobs
+from helpers import blobs, brute_force_nearest
 from kmeans_tf import lloyd
 
 BASE = blobs([60, 40, 50], [1, 2, 1], 2, seed=11)
@@ -46,6 +46,53 @@ def test_any_finite_scale_clusters_as_the_unscaled_data(dtype, scale,
     else:
         assert result.inertia == true_inertia or (
             true_inertia < 1e-300 and result.inertia < 1e-300)
+
+
+# At the very edge of a dtype no power of two brings the data near 1 and
+# is itself a normal number (TensorFlow reads subnormal numbers as 0):
+# refused, with the remedy; in float64 the same values cluster as BASE.
+@pytest.mark.parametrize("dtype, largest, words", [
+    (np.float32, 1e38, "convert them to float64"),
+    (np.float32, 1e-39, "convert them to float64"),
+    (np.float64, 1e-309, "rescale them")])
+@pytest.mark.parametrize("stream", [False, True])
+def test_data_beyond_the_scales_reach_is_refused(dtype, largest, words,
+                                                 stream):
+    scale = largest / np.abs(BASE).max()
+    samples = (BASE * scale).astype(dtype)
+    assert np.abs(samples).max() > 0          # representable, if subnormal
+    data = (tf.data.Dataset.from_tensor_slices(samples).batch(37) if stream
+            else samples)
+    with pytest.raises(ValueError, match=f"samples must have magnitudes "
+                                         f"from .* {words}"):
+        kmeans_tf.kmeans(data, 3, seed=0)
+    if dtype == np.float32:
+        result = kmeans_tf.kmeans(samples.astype(np.float64), 3,
+                                  init=START * scale, tol=0)
+        np.testing.assert_array_equal(result.labels,
+                                      sklearn_reference().labels_)
+
+
+def test_float64_init_beyond_float32_samples_is_refused():
+    with pytest.raises(ValueError, match="init must have magnitudes .* "
+                                         "convert the samples to float64"):
+        kmeans_tf.kmeans(BASE.astype(np.float32), 3, init=START * 1e38)
+
+
+def test_batches_of_no_rows_are_skipped():
+    def batches():
+        yield BASE[:0]
+        yield BASE[:70]
+        yield BASE[:0]
+        yield BASE[70:]
+        yield BASE[:0]
+    stream = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, 2), tf.float64)))
+    result = kmeans_tf.kmeans(stream, 3, init=START, tol=0)
+    np.testing.assert_array_equal(result.labels, sklearn_reference().labels_)
+    mini = kmeans_tf.minibatch_kmeans(stream, 3, init=START, max_steps=8)
+    np.testing.assert_array_equal(
+        mini.labels, brute_force_nearest(BASE, mini.centroids)[0])
 
 
 @pytest.mark.parametrize("scale", [1e-300, 1e200])

@@ -276,6 +276,16 @@ def test_log_dir_holds_each_runs_history(tmp_path):
     (lambda: kmeans_tf.kmeans(tf.data.Dataset.from_tensor_slices(SAMPLES)
                               .batch(9), 2, sample_weight=WEIGHTS),
      TypeError, "(batch, weights) pairs"),
+    # Weights are used in the samples' dtype, float32 here.
+    (lambda: kmeans_tf.kmeans(SAMPLES.astype(np.float32), 2,
+                              sample_weight=WEIGHTS * 1e39),
+     ValueError, "sample_weight must be smaller for float32 samples"),
+    (lambda: kmeans_tf.kmeans(SAMPLES.astype(np.float32), 2,
+                              sample_weight=WEIGHTS * 1e-50),
+     ValueError, "every weight rounds to 0 in float32"),
+    (lambda: kmeans_tf.minibatch_kmeans(tf.data.Dataset.from_tensor_slices(
+        (SAMPLES, 0 * WEIGHTS)).batch(50), 2, seed=0),
+     ValueError, "sample_weight must not be all zero"),
 ])
 def test_bad_input_is_named(call, error, words):
     with pytest.raises(error) as raised:
@@ -294,6 +304,37 @@ def test_scaling_every_weight_changes_nothing(scale):
     np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
                                rtol=1e-9)
     assert ours.inertia == pytest.approx(theirs.inertia_ * scale, rel=1e-9)
+
+
+def test_a_log_dir_that_cannot_be_made_is_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="log_dir=.* cannot be made a "
+                                         "folder: Not a directory"):
+        kmeans_tf.kmeans(SAMPLES, 4, seed=0, log_dir=tmp_path / "file" / "x")
+
+
+# Squares of float32 values near 1e20 overflow, and near 1e-22 underflow:
+# the served model and the Keras layer scale by a power of two first.
+@pytest.mark.parametrize("scale", [1e20, 1e-22])
+def test_served_model_and_layer_at_the_float32_limits(tmp_path, scale):
+    samples = (SAMPLES * scale).astype(np.float32)
+    new = (NEW * scale).astype(np.float32)
+    model = KMeans(4, seed=0).fit(samples)
+    model.save(tmp_path / "model")
+    served = tf.saved_model.load(str(tmp_path / "model")).signatures[
+        "serving_default"](samples=tf.constant(new))
+    layer = kmeans_tf.KMeansLayer(4, output_mode="distances", seed=0)
+    layer.adapt(samples)
+    for centroids, index, distances in (
+            (model.cluster_centers_, served["cluster_index"].numpy(),
+             served["distances"].numpy()),
+            (layer.centroids.numpy(), None, layer(new).numpy())):
+        centroids = np.asarray(centroids, np.float64)
+        expected = np.sqrt(((new[:, None, :].astype(np.float64)
+                             - centroids) ** 2).sum(-1))
+        np.testing.assert_allclose(distances, expected, rtol=1e-4)
+        if index is not None:
+            np.testing.assert_array_equal(index, expected.argmin(axis=1))
 
 
 def test_save_never_replaces_a_folder_that_is_not_a_saved_model(
