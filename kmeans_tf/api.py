@@ -9,6 +9,7 @@ a `KMeansResult`. A stream's values can only be checked as they pass:
 in `metrics`.)
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
         from these.
     n_init : int
         Run this many times from different starts and keep the run with the
-        lowest inertia. With an array `init` there is one start, so one run.
+        lowest inertia. With an array `init` there is one start, so one run
+        (and a RuntimeWarning says so, as scikit-learn's does).
     max_iter : int >= 0
     tol : float >= 0
         Stop when the centroids' summed squared movement in one iteration is
@@ -180,6 +182,10 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     radius = scale if spherical else None      # the scaled samples' length
     reported = in_units(report, scale, spherical)
     init = check_init(init, pool, n_clusters)
+    if not isinstance(init, str) and n_init > 1:
+        warnings.warn(f"n_init={n_init} is ignored: init is an array, one "
+                      f"start, so there is one run", RuntimeWarning,
+                      stacklevel=2)
     if spherical and not isinstance(init, str):
         init = unit_rows(init, "init")
     # Every start first: then the checked copy of the samples can go before

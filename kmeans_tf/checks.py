@@ -305,9 +305,9 @@ def check_choice(value, name, choices):
 
 
 def check_log_dir(log_dir):
-    """None, or a folder path (str) that is a folder or can be made one:
-    it is made now, before any work, so that a path that cannot be is
-    refused at once."""
+    """None, or a folder path (str) that is a folder or can be made one
+    (its nearest existing ancestor a folder that can be written), so that
+    a path that cannot be is refused before any work."""
     if log_dir is None:
         return None
     try:
@@ -319,14 +319,15 @@ def check_log_dir(log_dir):
         raise TypeError(f"log_dir must be a folder path; got {log_dir!r}")
     if os.path.exists(log_dir) and not os.path.isdir(log_dir):
         raise ValueError(f"log_dir={log_dir!r} is a file, not a folder")
-    try:
-        os.makedirs(log_dir, exist_ok=True)
-    except OSError as error:
+    ancestor = os.path.abspath(log_dir)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
         raise ValueError(f"log_dir={log_dir!r} cannot be made a folder: "
-                         f"{error.strerror}") from None
-    if not os.access(log_dir, os.W_OK):
-        raise ValueError(f"log_dir={log_dir!r} is a folder that cannot be "
-                         f"written")
+                         f"{ancestor} is a file")
+    if not os.access(ancestor, os.W_OK):
+        raise ValueError(f"log_dir={log_dir!r} cannot be made a folder: "
+                         f"{ancestor} cannot be written")
     return log_dir
 
 

@@ -234,6 +234,9 @@ def test_warnings_where_they_belong_and_nowhere_else():
     with pytest.warns(kmeans_tf.ConvergenceWarning,
                       match="found 2 distinct clusters"):
         kmeans_tf.kmeans(duplicates, 3, seed=0)
+    with pytest.warns(RuntimeWarning, match="n_init=3 is ignored"):
+        ours = kmeans_tf.kmeans(SAMPLES, 4, init=START, n_init=3, tol=0)
+    np.testing.assert_array_equal(ours.labels, fitted_pair()[1].labels_)
 
 
 def test_log_dir_holds_each_runs_history(tmp_path):
@@ -309,7 +312,7 @@ def test_scaling_every_weight_changes_nothing(scale):
 def test_a_log_dir_that_cannot_be_made_is_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="log_dir=.* cannot be made a "
-                                         "folder: Not a directory"):
+                                         "folder: .*file is a file"):
         kmeans_tf.kmeans(SAMPLES, 4, seed=0, log_dir=tmp_path / "file" / "x")
 
 
