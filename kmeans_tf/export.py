@@ -14,7 +14,10 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 from ._tensorflow import tf
+from .checks import check_magnitude
 from .distances import to_every_centroid
 
 
@@ -82,6 +85,10 @@ def save_model(path, centroids, metric, config):
     is replaced only then. The folder gets the permissions the umask gives.
     """
     path = check_model_path(path)
+    # Served in float32: centroids of float64 data may not fit.
+    check_magnitude(float(np.abs(centroids).max()), np.float32,
+                    "the centroids", "the served model computes in "
+                    "float32; fit on rescaled data")
     parent = os.path.dirname(path)
     module = ServingModule(centroids, metric, config)
     staging = tempfile.mkdtemp(prefix=".saving-", dir=parent)

@@ -340,6 +340,14 @@ def test_served_model_and_layer_at_the_float32_limits(tmp_path, scale):
             np.testing.assert_array_equal(index, expected.argmin(axis=1))
 
 
+def test_save_refuses_centroids_beyond_float32(tmp_path):
+    model = KMeans(4, seed=0).fit(SAMPLES * 1e37)     # float64, near 7e38
+    with pytest.raises(ValueError, match="the served model computes in "
+                                         "float32"):
+        model.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
 def test_save_never_replaces_a_folder_that_is_not_a_saved_model(
         tmp_path, monkeypatch):
     model = KMeans(2, seed=0).fit(SAMPLES)
