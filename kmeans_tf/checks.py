@@ -214,9 +214,8 @@ def check_dataset(dataset):
     batches cast to float32 (if they are float32) or float64, weights to
     the same dtype (1 where none are given), batches of no rows left out.
     Values, widths and weights are checked as they stream, by
-    `stream.scan`. A Dataset whose cardinality
-    is unknown (a generator, a filter) is taken to end; one that never does
-    hangs."""
+    `stream.scan`. A Dataset whose cardinality is unknown (a generator, a
+    filter) is taken to end; one that never does hangs."""
     spec = dataset.element_spec
     weighted = isinstance(spec, tuple) and len(spec) == 2
     batch_spec, weight_spec = spec if weighted else (spec, None)

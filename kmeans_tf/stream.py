@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ._tensorflow import tf
+from .checks import check_magnitude
 from .distances import (direct_form, nearest, power_of_two_scale,
                         squared_distances)
-from .checks import check_magnitude
 from .lloyd import stop_code
 from .stats import cluster_sums, means_or_keep, on_sphere, relocate_empty
 
