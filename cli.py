@@ -115,10 +115,10 @@ def parse_args(lesson, argv=None):
     """
     args = lesson.parse_args(argv)
     _check_data_size(lesson, args)
-    if args.save or not has_display():
+    if args.save is not None or not has_display():
         import matplotlib
         matplotlib.use("Agg")
-    if args.save:
+    if args.save is not None:
         _check_save_path(args.save)
     return args
 
@@ -152,6 +152,8 @@ def _check_save_path(path):
     from matplotlib.backend_bases import FigureCanvasBase
     from matplotlib.figure import Figure
 
+    if not path:
+        fail("--save needs a file name, such as picture.png; got ''")
     check_outputs([path])
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     known = set(FigureCanvasBase.get_supported_filetypes()) | {"gif"}

@@ -221,3 +221,6 @@ def test_unwritable_save_path_is_refused_before_any_work(tmp_path):
     result = run_script("iterate.py", "--save", tmp_path / "x.txt")
     assert result.returncode == 2 and "unknown picture type 'txt'" in \
         result.stderr
+    result = run_script("iterate.py", "--save", "")
+    assert result.returncode == 2 and "--save needs a file name" in \
+        result.stderr and "inertia" not in result.stdout
