@@ -7,9 +7,11 @@
     model.save("my_model")            # a SavedModel, served by plain TF
     KMeans.load("my_model").predict(new_samples)
 
-Code and habits from scikit-learn's `KMeans` carry over; `fit` runs
-`kmeans`, so an array, a tf.data.Dataset and a tf.distribute strategy all
-work, and `save` writes a SavedModel (see `export`).
+Code and habits from scikit-learn's `KMeans` carry over: `fit(X, y=None,
+sample_weight=None)` (y ignored, as scikit-learn's), `get_params` and
+`set_params` (so `sklearn.base.clone` copies it). `fit` runs `kmeans`, so
+an array, a tf.data.Dataset and a tf.distribute strategy all work, and
+`save` writes a SavedModel (see `export`).
 """
 import numpy as np
 
@@ -49,9 +51,30 @@ class KMeans:
         self.seed, self.strategy = seed, strategy
         self.progress, self.log_dir = progress, log_dir
 
-    def fit(self, X, sample_weight=None):
+    # The constructor's arguments, for get_params and set_params.
+    PARAMETERS = ("n_clusters", "init", "n_init", "max_iter", "tol",
+                  "metric", "seed", "strategy", "progress", "log_dir")
+
+    def get_params(self, deep=True):
+        """The constructor's arguments, as a dict (scikit-learn's
+        convention; `deep` is accepted, there is nothing nested)."""
+        return {name: getattr(self, name) for name in self.PARAMETERS}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name; returns the model."""
+        unknown = set(params) - set(self.PARAMETERS)
+        if unknown:
+            raise ValueError(f"KMeans has no parameters {sorted(unknown)}; "
+                             f"it has {list(self.PARAMETERS)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def fit(self, X, y=None, sample_weight=None):
         """Cluster X: an array (n_samples, n_features) or a Dataset.
 
+        y : ignored, as by scikit-learn's KMeans (it is there so that a
+        call fit(X, y) does not take y for the weights).
         sample_weight : array-like of shape (n_samples,), optional; for a
         Dataset, give (batch, weights) pairs. Returns the model.
         """
@@ -66,9 +89,13 @@ class KMeans:
         self.n_features_in_ = result.centroids.shape[1]
         return self
 
-    def fit_predict(self, X, sample_weight=None):
-        """fit, then the labels of X: (n_samples,) int32."""
-        return self.fit(X, sample_weight).labels_
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """fit, then the labels of X: (n_samples,) int32 (y ignored)."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """fit, then transform X (y ignored)."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def predict(self, X):
         """Index of the nearest centroid for each sample of X (an array or
@@ -81,9 +108,10 @@ class KMeans:
         n_clusters); Euclidean, as scikit-learn's, or 1 - cosine."""
         return np.concatenate(list(self._distances(X)))
 
-    def score(self, X, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Minus the inertia of X under the fitted centroids (higher is
-        better), weighted by sample_weight, as scikit-learn's."""
+        better), weighted by sample_weight, as scikit-learn's (y
+        ignored)."""
         nearest = np.min(self.transform(X), axis=1)
         weights = check_sample_weight(sample_weight, len(nearest),
                                       tf.float64)

@@ -31,6 +31,23 @@ def fitted_pair(weights=None):
 
 # %% The model against scikit-learn, with and without weights
 
+def test_kmeans_model_takes_y_and_clones_as_scikit_learns():
+    from sklearn.base import clone
+    y = np.arange(len(SAMPLES)) % 3          # labels, not weights
+    ours = KMeans(4, init=START, tol=0).fit(SAMPLES, y)
+    theirs = ScikitKMeans(4, init=START, n_init=1, tol=0).fit(SAMPLES, y)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-9)
+    np.testing.assert_allclose(ours.fit_transform(SAMPLES, y),
+                               theirs.transform(SAMPLES), rtol=1e-9)
+    copy = clone(ours.set_params(n_clusters=3, seed=7))
+    for name, value in ours.get_params().items():
+        assert np.array_equal(copy.get_params()[name], value), name
+    assert copy.n_clusters == 3 and not hasattr(copy, "cluster_centers_")
+    with pytest.raises(ValueError, match="no parameters"):
+        ours.set_params(k=3)
+
+
 @pytest.mark.parametrize("weights", [None, WEIGHTS])
 def test_kmeans_model_matches_scikit_learn(weights):
     ours, theirs = fitted_pair(weights)
@@ -43,10 +60,11 @@ def test_kmeans_model_matches_scikit_learn(weights):
     np.testing.assert_allclose(ours.transform(NEW), theirs.transform(NEW),
                                rtol=1e-9)
     new_weights = np.linspace(0.5, 2, len(NEW))
-    assert ours.score(NEW, new_weights) == pytest.approx(
+    assert ours.score(NEW, sample_weight=new_weights) == pytest.approx(
         theirs.score(NEW, sample_weight=new_weights), rel=1e-9)
     np.testing.assert_array_equal(
-        KMeans(4, init=START, tol=0).fit_predict(SAMPLES, weights),
+        KMeans(4, init=START, tol=0).fit_predict(SAMPLES,
+                                                 sample_weight=weights),
         theirs.labels_)
 
 
