@@ -52,10 +52,11 @@ def _lanes(width):
 
 
 def _blocks(n_rows, n_segments):
-    """Rows a block for `segment_sums`, about sqrt(n_rows * n_segments),
+    """Rows a block for `segment_sums`, about sqrt(n_rows * n_segments)
+    and at least 1 (a replica's share of a small batch may have no rows),
     and how many blocks (int32 tensors; n_rows a tensor or an int)."""
-    size = tf.cast(tf.math.ceil(tf.sqrt(tf.cast(n_rows * n_segments,
-                                                tf.float32))), tf.int32)
+    size = tf.maximum(tf.cast(tf.math.ceil(tf.sqrt(tf.cast(
+        n_rows * n_segments, tf.float32))), tf.int32), 1)
     return size, (n_rows + size - 1) // size
 
 

@@ -87,6 +87,13 @@ np.testing.assert_allclose(weighted.centroids, reference.cluster_centers_,
                            rtol=1e-9, atol=1e-9)
 assert weighted.inertia == reference.inertia_ * (1 + 0 * weighted.inertia) \
     or abs(weighted.inertia / reference.inertia_ - 1) < 1e-9
+# Batches of fewer rows than replicas: one replica gets none.
+small = tf.data.Dataset.from_tensor_slices(x[:5]).batch(2)
+tiny = fn.kmeans(small, 2, init=x[:2], tol=0, strategy=strategy)
+reference = KMeans(2, init=x[:2], n_init=1, tol=0).fit(x[:5])
+np.testing.assert_array_equal(tiny.labels, reference.labels_)
+np.testing.assert_allclose(tiny.centroids, reference.cluster_centers_,
+                           rtol=1e-9)
 print("same")
 """
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
