@@ -28,6 +28,11 @@ lesson.add_argument("--silhouette-samples", type=cli.int_at_least(10),
                          "its cost grows with their square (default: "
                          "%(default)s)")
 args = cli.parse_args(lesson)
+if args.n_clusters * args.n_samples_per_cluster < 3:
+    # k = 1 and 2 need more samples than clusters, for the BIC.
+    lesson.error(f"--n-clusters {args.n_clusters} x --n-samples-per-cluster "
+                 f"{args.n_samples_per_cluster}: choosing k needs at least 3 "
+                 f"samples")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402

@@ -57,9 +57,11 @@ nearest = fn.assign_labels(pixels, palette)     # in chunks: many pixels
 quantised = palette[nearest].reshape(image.shape)
 seconds = time.perf_counter() - started
 error = float(np.mean((quantised - image) ** 2))
+# PSNR, peak signal to noise: infinite when every pixel kept its colour.
+psnr = f"PSNR {10 * np.log10(1 / error):.1f} dB" if error else "exact"
 print(f"{n_colors} colours, fitted on {len(subsample)} pixels and assigned "
       f"to all {len(pixels)} in {seconds:.2f} s; mean squared error "
-      f"{error:.5f} (PSNR {10 * np.log10(1 / error):.1f} dB)")
+      f"{error:.5f} ({psnr})")
 
 # %% Show the original, the quantised image and the palette
 figure, (original_ax, quantised_ax, palette_ax) = plt.subplots(

@@ -155,6 +155,26 @@ def test_quantize_my_own_image(tmp_path):
     assert "mean squared error 0.00000" in result.stdout
 
 
+def test_quantize_an_image_with_no_more_colours_than_asked(tmp_path):
+    picture = np.zeros((40, 40, 3), np.uint8)
+    picture[:, 20:] = 255                    # black and white, nothing else
+    Image.fromarray(picture).save(tmp_path / "bw.png")
+    result = run_script("quantize.py", "--image", tmp_path / "bw.png",
+                        "--n-colors", 2, "--save", tmp_path / "q.png")
+    assert result.returncode == 0, result.stderr
+    assert "mean squared error 0.00000 (exact)" in result.stdout
+    assert_real_image(tmp_path / "q.png")
+
+
+def test_choose_k_refuses_too_few_samples_before_any_work():
+    result = run_script("choose_k.py", "--n-clusters", 1,
+                        "--n-samples-per-cluster", 2)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "choose_k.py: error: --n-clusters 1 x --n-samples-per-cluster 2: "
+        "choosing k needs at least 3 samples")
+
+
 def test_quantize_names_a_missing_image(tmp_path):
     result = run_script("quantize.py", "--image", tmp_path / "none.jpg")
     assert result.returncode == 2
