@@ -53,6 +53,8 @@ def draw(frame):
     fn.plot_clusters(points, centroids, labels=labels, ax=ax,
                      title=f"k-means, iteration {frame} of {n_steps}")
     trails = np.stack([c for c, _ in frames[:frame + 1]])  # (t, k, d)
+    if trails.shape[2] == 1:       # one feature: along a line, as the points
+        trails = np.concatenate([trails, np.zeros_like(trails)], axis=2)
     for cluster in range(trails.shape[1]):
         ax.plot(trails[:, cluster, 0], trails[:, cluster, 1], "k--", lw=1)
 

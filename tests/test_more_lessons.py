@@ -96,9 +96,11 @@ def test_bic_tells_touching_blobs_from_one(separation, expected):
 
 # %% The scripts, headless
 
-def test_animate_writes_one_frame_per_iteration(tmp_path):
+@pytest.mark.parametrize("n_features", [2, 1])     # 1: along a line
+def test_animate_writes_one_frame_per_iteration(tmp_path, n_features):
     out = tmp_path / "k.gif"
-    result = run_script("animate.py", "--centroid-seed", 5, "--save", out)
+    result = run_script("animate.py", "--centroid-seed", 5, "--n-features",
+                        n_features, "--save", out)
     assert result.returncode == 0, result.stderr
     n_iter = int(result.stdout.split(" iterations")[0].split()[-1])
     with Image.open(out) as gif:
