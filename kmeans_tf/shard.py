@@ -78,22 +78,27 @@ class Workers:
 
     def combine_scans(self, share, sample_size):
         """One Scan's worth of totals from every worker's `stream` share
-        scan: (n, scale, sum, sum of squares, sample rows, their weights,
-        the sum of all weights). Each share's sample rows are weighted by
-        how many rows of the share each stands for, so the pooled sample is
-        a sample of all the data.
+        scan: (n, scale, mean, squares about it, sample rows, their
+        weights, the sum of all weights). The means and squares pool as
+        `stream.pooled_moments` pools two parts: the mean of all from each
+        share's total, then each share's squares plus n (its mean - the
+        mean of all)². Each share's sample rows are weighted by how many
+        rows of the share each stands for, so the pooled sample is a
+        sample of all the data.
         """
-        n, scale, total, squares, kept, kept_weights, weight = share
+        n, scale, mean, squares, kept, kept_weights, weight = share
         width = 0 if kept is None else kept.shape[1]
         heads = self.gather(np.array([n, width, scale or np.inf, weight]))
         n_all, width = int(heads[:, 0].sum()), int(heads[:, 1].max())
         common = float(heads[:, 2].min()) if n_all else 1.0
         ratio = common / scale if n else 0.0
-        total = np.broadcast_to(np.asarray(total, np.float64) * ratio,
-                                (width,))
+        mean = np.broadcast_to(np.asarray(mean, np.float64) * ratio,
+                               (width,))
         squares = np.broadcast_to(
             np.asarray(squares, np.float64) * ratio ** 2, (width,))
-        total, squares = (part.numpy() for part in self.add(total, squares))
+        mean_all = self.add(mean * n)[0].numpy() / max(n_all, 1)
+        squares = self.add(squares + n * (mean - mean_all) ** 2)[0].numpy()
+        mean = mean_all
         rows = np.zeros((sample_size, width + 2))  # row, weight, is-a-row
         if n:
             m = len(kept)
@@ -102,7 +107,7 @@ class Workers:
             rows[:m, width + 1] = 1
         pooled = self.gather(rows).reshape(-1, width + 2)
         pooled = pooled[pooled[:, width + 1] == 1]
-        return (n_all, common, total, squares, pooled[:, :width],
+        return (n_all, common, mean, squares, pooled[:, :width],
                 pooled[:, width], float(heads[:, 3].sum()))
 
     def gather_farthest(self, k, distances, rows, labels, weights):

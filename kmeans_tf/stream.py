@@ -60,27 +60,42 @@ def scan(dataset, seed, spherical=False, workers=None):
         totals = workers.combine_scans(
             _scan_share(dataset, [seed, workers.index], spherical, size),
             size)
-    n, scale, total, squares, kept, kept_weights, weight = totals
+    n, scale, mean, squares, kept, kept_weights, weight = totals
     if n == 0:
         raise ValueError("samples must not be empty; the Dataset yielded no "
                          "rows")
     if not weight > 0:
         raise ValueError("sample_weight must not be all zero; every weight "
                          "in the Dataset is 0")
-    mean = total / n
     middle = tf.constant(0 * mean if spherical else mean,
                          dataset.element_spec[0].dtype)
-    variance = float(np.mean(squares / n - mean ** 2))
+    variance = float(np.mean(squares / n))
     return Scan(n, scale, middle, variance, tf.constant(kept),
                 tf.constant(kept_weights))
 
 
+def pooled_moments(n, mean, squares, m, other_mean, other_squares):
+    """The count, mean and squares about the mean of two parts of the
+    data, from each part's: (n, mean, squares) and (m, ...)."""
+    if m == 0:
+        return n, mean, squares
+    total = n + m
+    delta = other_mean - mean
+    return (total, mean + delta * (m / total),
+            squares + other_squares + delta ** 2 * (n * m / total))
+
+
 def _scan_share(dataset, seed, spherical, sample_size):
-    """scan's pass: (n, scale, sum, sum of squares in scaled units, kept
-    rows, their weights, the sum of all weights), keeping sample_size rows
-    at most; scale is None when there are no rows."""
+    """scan's pass: (n, scale, mean and squares about it in scaled units,
+    kept rows, their weights, the sum of all weights), keeping sample_size
+    rows at most; scale is None when there are no rows.
+
+    The mean and the squares about it are updated a batch at a time from
+    the batch's own (Chan, Golub and LeVeque's pairwise update): a sum of
+    squares about the origin, less n mean², would cancel every digit of
+    data far from the origin (a spread of 0.5 at 1e10)."""
     rng = np.random.default_rng(seed)
-    n, total, squares, kept, kept_weights, keys = 0, 0.0, 0.0, None, None, None
+    n, mean, squares, kept, kept_weights, keys = 0, 0.0, 0.0, None, None, None
     scale, largest, weight = None, 0.0, 0.0
     for index, (batch, weights) in enumerate(dataset.as_numpy_iterator()):
         if not np.isfinite(batch).all():
@@ -106,11 +121,12 @@ def _scan_share(dataset, seed, spherical, sample_size):
         batch_scale = power_of_two_scale(batch_largest)
         if scale is None or batch_scale < scale:
             ratio = 1.0 if scale is None else batch_scale / scale
-            total, squares = total * ratio, squares * ratio ** 2
+            mean, squares = mean * ratio, squares * ratio ** 2
             scale = batch_scale
         wide = batch.astype(np.float64) * scale
-        n, total = n + len(batch), total + wide.sum(axis=0)
-        squares = squares + (wide ** 2).sum(axis=0)
+        n, mean, squares = pooled_moments(
+            n, mean, squares, len(wide), wide.mean(axis=0),
+            ((wide - wide.mean(axis=0)) ** 2).sum(axis=0))
         kept = batch if kept is None else np.concatenate([kept, batch])
         kept_weights = np.concatenate([kept_weights, weights]
                                       if kept_weights is not None
@@ -125,7 +141,7 @@ def _scan_share(dataset, seed, spherical, sample_size):
         keys = keys[smallest]
     if n:
         check_magnitude(largest, kept.dtype)
-    return n, scale, total, squares, kept, kept_weights, weight
+    return n, scale, mean, squares, kept, kept_weights, weight
 
 
 def lloyd(dataset, centre, centroids, max_iter, threshold, strategy,

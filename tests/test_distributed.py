@@ -54,6 +54,21 @@ def test_stream_start_is_seeded_and_good():
     assert a.inertia < best * 1.2
 
 
+def test_stream_far_from_the_origin_stops_where_memory_stops():
+    # The tol threshold is a multiple of the variance: made from squares
+    # about the origin less n mean², it lost every digit at 1e10.
+    from kmeans_tf import checks, stream
+    rng = np.random.default_rng(0)
+    far = np.concatenate([rng.normal(c, 0.5, (300, 2)) for c in
+                          [(0, 0), (4, 4), (0, 6), (7, 0)]]) + 1e10
+    batches = tf.data.Dataset.from_tensor_slices(far).batch(256)
+    scan = stream.scan(checks.check_dataset(batches), seed=0)
+    assert scan.variance == pytest.approx(
+        np.var(far * scan.scale, axis=0).mean(), rel=1e-6)
+    assert_same_result(fn.kmeans(batches, 4, init="random", seed=1),
+                       fn.kmeans(far, 4, init="random", seed=1))
+
+
 def test_default_strategy_gives_the_in_memory_result():
     assert_same_result(
         fn.kmeans(SAMPLES, 4, init=START,
