@@ -502,17 +502,13 @@ def pairwise(samples, centroids, metric="euclidean"):
     """Distance of every sample to every centroid: (n, k), samples' dtype.
 
     Euclidean distances, or for "cosine" 1 - cosine similarity; samples and
-    centroids checked. Computed in float64 after a power-of-two scale (see
+    centroids checked. Computed in float64, scaled by a power of two (see
     `to_every_centroid`); the output is a whole (n, k) matrix, so this is
     for the data you want it for, not for any size.
     """
-    scale = power_of_two_scale(max(largest_magnitude(samples),
-                                   largest_magnitude(centroids)))
-    wide = to_every_centroid(tf.cast(samples, tf.float64) * scale,
-                             tf.cast(centroids, tf.float64) * scale,
-                             metric == "cosine")
-    return tf.cast(wide if metric == "cosine" else wide / scale,
-                   samples.dtype)
+    return tf.cast(to_every_centroid(tf.cast(samples, tf.float64),
+                                     tf.cast(centroids, tf.float64),
+                                     metric == "cosine"), samples.dtype)
 
 
 def to_every_centroid(samples, centroids, cosine):

@@ -124,9 +124,10 @@ def _scan_share(dataset, seed, spherical, sample_size):
             mean, squares = mean * ratio, squares * ratio ** 2
             scale = batch_scale
         wide = batch.astype(np.float64) * scale
+        batch_mean = wide.mean(axis=0)
         n, mean, squares = pooled_moments(
-            n, mean, squares, len(wide), wide.mean(axis=0),
-            ((wide - wide.mean(axis=0)) ** 2).sum(axis=0))
+            n, mean, squares, len(wide), batch_mean,
+            ((wide - batch_mean) ** 2).sum(axis=0))
         kept = batch if kept is None else np.concatenate([kept, batch])
         kept_weights = np.concatenate([kept_weights, weights]
                                       if kept_weights is not None
