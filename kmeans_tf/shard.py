@@ -153,21 +153,40 @@ def file_batches(paths, read, batch_size, problems):
     `paths` in order, read one at a time by `read(path)`. A file that
     cannot be read stops the stream, and its FileError is appended to
     `problems` (an exception inside tf.data reaches the caller only as a
-    TensorFlow error, without the file's name)."""
+    TensorFlow error, without the file's name). So does a file whose
+    width differs from the first file's, or, on the first pass through
+    the files, a value that is NaN or infinite (the later passes read the
+    same values, so they skip that check)."""
+    width, first_pass = None, True
+
     def batches():
+        nonlocal width, first_pass
         for path in paths:
             try:
                 array = np.asarray(read(os.fspath(path)), np.float64)
                 if array.ndim != 2:
                     raise ValueError(f"expected a 2-D array (rows x "
                                      f"features); got shape {array.shape}")
+                width = array.shape[1] if width is None else width
+                if array.shape[1] != width:
+                    raise ValueError(f"has {array.shape[1]} columns, the "
+                                     f"first file {width}; every file must "
+                                     f"have the same")
             except Exception as error:
                 problems.append(FileError(f"{path}: {error}"))
                 raise
             for start in range(0, len(array), batch_size):
                 batch = np.asarray(array[start:start + batch_size],
                                    np.float64)
+                if first_pass and not np.isfinite(batch).all():
+                    row = start + int(np.argmin(
+                        np.isfinite(batch).all(axis=1)))
+                    problems.append(FileError(
+                        f"{path}: samples must be finite; row {row} (from "
+                        f"0, after any header) holds NaN or infinity"))
+                    raise problems[-1]
                 yield batch, np.ones(len(batch))
+        first_pass = False
     return tf.data.Dataset.from_generator(batches, output_signature=(
         tf.TensorSpec((None, None), tf.float64),
         tf.TensorSpec((None,), tf.float64)))

@@ -229,6 +229,22 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path):
         kmeans_tf.kmeans_files([str(tmp_path / "missing.npy")], 3, seed=0)
 
 
+def test_a_file_of_another_width_or_with_nan_is_named(tmp_path):
+    paths = write_parts(tmp_path, csv_every=2)
+    narrow = tmp_path / "narrow.npy"
+    np.save(narrow, SAMPLES[:10, :2])
+    with pytest.raises(ValueError, match="narrow.npy: has 2 columns, the "
+                       "first file 3"):
+        kmeans_tf.kmeans_files([*paths, str(narrow)], 3, seed=0)
+    # Row 7 of the second file, a CSV with a header, read in batches of 4.
+    holed = np.genfromtxt(paths[1], delimiter=",", skip_header=1)
+    holed[7, 2] = np.nan
+    np.savetxt(paths[1], holed, delimiter=",", header="a,b,c", comments="")
+    with pytest.raises(ValueError, match="part1.csv: samples must be "
+                       "finite; row 7 "):
+        kmeans_tf.kmeans_files(paths, 3, seed=0, batch_size=4)
+
+
 def test_nothing_inside_the_model_folder_and_more_workers_than_files(
         tmp_path):
     paths = write_parts(tmp_path, csv_every=0)
