@@ -122,18 +122,35 @@ class KMeans:
 
     def save(self, path):
         """Write the fitted model as a TensorFlow SavedModel folder (see
-        `kmeans_tf.export`); `KMeans.load(path)` reads it back."""
+        `kmeans_tf.export`); `KMeans.load(path)` reads it back, with the
+        constructor's arguments but `strategy`, `progress` and `log_dir`,
+        which belong to the machine that fitted it."""
         self._check_fitted()
+        # As JSON: NumPy's numbers and arrays (an init of centroids) become
+        # Python's.
+        kept = {name: getattr(self, name) for name in self.SAVED}
+        kept = {name: value if isinstance(value, str)
+                else np.asarray(value).tolist() for name, value in
+                kept.items()}
         export.save_model(path, self.cluster_centers_, self.metric, dict(
-            n_clusters=self.n_clusters, metric=self.metric,
-            inertia=self.inertia_, n_iter=self.n_iter_))
+            kept, inertia=self.inertia_, n_iter=self.n_iter_))
+
+    # The constructor's arguments that `save` keeps.
+    SAVED = ("n_clusters", "init", "n_init", "max_iter", "tol", "metric",
+             "seed")
 
     @classmethod
     def load(cls, path):
         """A fitted KMeans from a folder written by `save`: it predicts
-        and transforms as the saved one did (labels_ are not saved)."""
+        and transforms as the saved one did, and fits again as it would
+        (labels_ are not saved)."""
         centroids, config = export.load_model(path)
-        model = cls(config["n_clusters"], metric=config["metric"])
+        # (Folders saved before init, n_init, max_iter, tol and seed were
+        # kept get the constructor's defaults for them.)
+        model = cls(**{name: config[name] for name in cls.SAVED
+                       if name in config})
+        if isinstance(model.init, list):
+            model.init = np.array(model.init)
         model.cluster_centers_ = centroids
         model.inertia_, model.n_iter_ = config["inertia"], config["n_iter"]
         model.n_features_in_ = centroids.shape[1]

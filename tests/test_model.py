@@ -204,6 +204,28 @@ def test_save_replaces_a_saved_model_and_refuses_a_file(tmp_path):
         KMeans.load(tmp_path)
 
 
+def test_a_loaded_model_keeps_its_arguments_and_fits_as_scikit_learn(
+        tmp_path):
+    saved = KMeans(np.int64(4), init=START.astype(np.float32),
+                   max_iter=np.int32(50), tol=0.5, seed=9).fit(SAMPLES)
+    saved.save(tmp_path / "m")
+    loaded = KMeans.load(tmp_path / "m")
+    for name, value in saved.get_params().items():
+        assert np.array_equal(loaded.get_params()[name], value), name
+    theirs = ScikitKMeans(4, init=START.astype(np.float32), n_init=1,
+                          max_iter=50, tol=0.5,
+                          algorithm="lloyd").fit(SAMPLES)
+    loaded.fit(SAMPLES)
+    np.testing.assert_array_equal(loaded.labels_, theirs.labels_)
+    assert loaded.n_iter_ == theirs.n_iter_
+    KMeans(3, init="random", n_init=2, seed=4).fit(SAMPLES).save(
+        tmp_path / "m")
+    assert KMeans.load(tmp_path / "m").get_params() == dict(
+        n_clusters=3, init="random", n_init=2, max_iter=300, tol=1e-4,
+        metric="euclidean", seed=4, strategy=None, progress=None,
+        log_dir=None)
+
+
 def test_serve_lesson_labels_new_points_with_the_served_model(tmp_path):
     from helpers import assert_real_image, run_script
     result = run_script("serve.py", "--centroid-seed", 3, "--model-dir",
