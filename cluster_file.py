@@ -110,6 +110,9 @@ def check_arguments(paths, labels_out):
     if args.model and (args.model_out or args.workers):
         cli.fail("--model labels with a saved model: it takes neither "
                  "--model-out nor --workers")
+    if args.workers and args.n_init > 1:
+        cli.fail("--workers runs k-means once, from one start: it takes no "
+                 "--n-init")
     others = [*labels_out.values(), *[path for path in (
         args.centroids_out, args.save) if path]]
     if args.model_out:
@@ -187,7 +190,10 @@ def fit_here(arrays):
         model = fn.KMeans(args.n_clusters, n_init=args.n_init,
                           max_iter=args.max_iter,
                           seed=cli.centroid_seed(args), progress=progress)
-        model.fit(samples)
+        try:
+            model.fit(samples)
+        except ValueError as error:         # values beyond the dtype's range
+            cli.fail(f"{', '.join(paths)}: {error}")
         labels = model.labels_
         about = (model.inertia_, model.n_iter_, f"{model.n_iter_} "
                  f"iterations")
@@ -300,6 +306,11 @@ if args.save:
     if header and len(header) >= 2:
         figure.axes[0].set(xlabel=header[0], ylabel=header[1])
     writers[args.save] = cli.picture_writer(figure)
+if args.model_out:                      # all or nothing: before any is written
+    try:
+        fn.kmeans_tf.export.check_servable(centroids)
+    except ValueError as error:
+        cli.fail(f"--model-out {args.model_out}: {error}")
 cli.save_outputs(writers)
 if args.model_out:
     try:

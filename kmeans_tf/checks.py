@@ -87,7 +87,8 @@ def check_magnitude(largest, dtype, name="samples", advice=None):
     rescale float64)."""
     info = np.finfo(dtype)
     limit = 2.0 ** (info.maxexp - 2)
-    if largest == 0 or info.tiny <= largest < limit:
+    # As Python floats: compared with a float32, 1e39 would overflow.
+    if largest == 0 or float(info.tiny) <= largest < limit:
         return
     if advice is None:
         advice = ("convert them to float64" if info.dtype == np.float32

@@ -85,10 +85,7 @@ def save_model(path, centroids, metric, config):
     is replaced only then. The folder gets the permissions the umask gives.
     """
     path = check_model_path(path)
-    # Served in float32: centroids of float64 data may not fit.
-    check_magnitude(float(np.abs(centroids).max()), np.float32,
-                    "the centroids", "the served model computes in "
-                    "float32; fit on rescaled data")
+    check_servable(centroids)
     parent = os.path.dirname(path)
     module = ServingModule(centroids, metric, config)
     staging = tempfile.mkdtemp(prefix=".saving-", dir=parent)
@@ -108,6 +105,14 @@ def save_model(path, centroids, metric, config):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_servable(centroids):
+    """Refuse centroids (k, d) the served model cannot hold: it computes
+    in float32, and centroids of float64 data may not fit."""
+    check_magnitude(float(np.abs(centroids).max()), np.float32,
+                    "the centroids", "the served model computes in "
+                    "float32; fit on rescaled data")
 
 
 def load_model(path):

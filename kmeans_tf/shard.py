@@ -12,6 +12,7 @@ every share, gathered, so no worker reads all the data to choose it.
 Everything here assumes checked input.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -90,6 +91,12 @@ class Workers:
         width = 0 if kept is None else kept.shape[1]
         heads = self.gather(np.array([n, width, scale or np.inf, weight]))
         n_all, width = int(heads[:, 0].sum()), int(heads[:, 1].max())
+        widths = set(heads[heads[:, 0] > 0, 1].astype(int).tolist())
+        if len(widths) > 1:
+            # Each worker checks only its own files' widths.
+            raise ValueError(f"the workers' files have different numbers "
+                             f"of columns: {sorted(widths)}; every file "
+                             f"must have the same")
         common = float(heads[:, 2].min()) if n_all else 1.0
         ratio = common / scale if n else 0.0
         mean = np.broadcast_to(np.asarray(mean, np.float64) * ratio,
@@ -131,17 +138,25 @@ def read_array(path):
     else:
         with open(path, encoding="utf-8-sig") as file:
             first = file.readline()
-        try:
-            [float(cell) for cell in first.split(",")]
-            skip = 0
-        except ValueError:
-            skip = 1                                     # a header row
-        array = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip,
-                           encoding="utf-8-sig")
+        # A header row is one of names: no cell of it is a number (a row
+        # with a blank or "NA" cell among numbers is data, and refused).
+        skip = 0 if any(_is_number(cell) for cell in first.split(",")) else 1
+        with warnings.catch_warnings():  # an empty file: skipped later
+            warnings.simplefilter("ignore", UserWarning)
+            array = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip,
+                               encoding="utf-8-sig")
     if array.ndim != 2:
         raise ValueError(f"{path}: samples must be 2-D, (n_samples, "
                          f"n_features); got shape {array.shape}")
     return array
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 class FileError(ValueError):
@@ -154,19 +169,24 @@ def file_batches(paths, read, batch_size, problems):
     cannot be read stops the stream, and its FileError is appended to
     `problems` (an exception inside tf.data reaches the caller only as a
     TensorFlow error, without the file's name). So does a file whose
-    width differs from the first file's, or, on the first pass through
-    the files, a value that is NaN or infinite (the later passes read the
-    same values, so they skip that check)."""
+    width differs from the first file's (files of no rows are skipped),
+    or, on the first pass through the files, a value that is NaN or
+    infinite (the later passes read the same values, so they skip that
+    check)."""
     width, first_pass = None, True
 
     def batches():
         nonlocal width, first_pass
         for path in paths:
             try:
-                array = np.asarray(read(os.fspath(path)), np.float64)
+                # As it is: a memory-mapped .npy stays on disk, and only
+                # each batch is converted to float64.
+                array = np.asarray(read(os.fspath(path)))
                 if array.ndim != 2:
                     raise ValueError(f"expected a 2-D array (rows x "
                                      f"features); got shape {array.shape}")
+                if len(array) == 0:
+                    continue              # adds nothing (nor its width)
                 width = array.shape[1] if width is None else width
                 if array.shape[1] != width:
                     raise ValueError(f"has {array.shape[1]} columns, the "

@@ -199,6 +199,8 @@ def test_cluster_file_saves_a_model_and_labels_with_it(tmp_path):
     (["--n-clusters", "3", "--model", "m"], "not both"),
     ([], "give --n-clusters to fit a model, or --model"),
     (["--model", "m", "--workers", "2"], "takes neither"),
+    (["--n-clusters", "3", "--workers", "2", "--n-init", "5"],
+     "takes no --n-init"),
     (["--n-clusters", "3", "--labels-out", "x.csv"],
      "must be an existing folder"),
 ])
@@ -243,6 +245,51 @@ def test_a_file_of_another_width_or_with_nan_is_named(tmp_path):
     with pytest.raises(ValueError, match="part1.csv: samples must be "
                        "finite; row 7 "):
         kmeans_tf.kmeans_files(paths, 3, seed=0, batch_size=4)
+
+
+def test_a_first_row_with_a_blank_cell_is_data_and_empty_files_add_nothing(
+        tmp_path):
+    # Taken for a header, the row was dropped, and every label was one off.
+    blank = tmp_path / "blank.csv"
+    blank.write_text("1,,3\n1,2,3\n4,5,6\n")
+    with pytest.raises(ValueError, match="blank.csv: .*row 0, column 2"):
+        kmeans_tf.kmeans_files([str(blank)], 2, seed=0)
+    paths = write_parts(tmp_path, csv_every=0)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "names.csv").write_text("a,b,c\n")
+    result = kmeans_tf.kmeans_files(
+        [str(tmp_path / "empty.csv"), *paths, str(tmp_path / "names.csv")],
+        3, init=START, tol=0)
+    np.testing.assert_array_equal(result.labels,
+                                  sklearn_reference().labels_)
+
+
+def test_workers_refuse_files_of_other_widths_and_values_out_of_range(
+        tmp_path):
+    paths = write_parts(tmp_path, csv_every=0)
+    # Worker 1 of 2 reads files 1 and 3, each of them consistent.
+    np.save(paths[1], SAMPLES[100:170, :2])
+    np.save(paths[3], SAMPLES[400:430, :2])
+    result = run_script("cluster_file.py", *paths, "--n-clusters", 3,
+                        "--workers", 2)
+    assert result.returncode == 2
+    assert "different numbers of columns: [2, 3]" in result.stderr
+    np.save(paths[3], SAMPLES[400:430])
+    np.save(paths[1], SAMPLES[100:170] * 1e39)      # beyond float32
+    outputs = [tmp_path / "l", tmp_path / "c.csv", tmp_path / "m"]
+    outputs[0].mkdir()
+    result = run_script("cluster_file.py", *paths, "--n-clusters", 3,
+                        "--labels-out", outputs[0], "--centroids-out",
+                        outputs[1], "--model-out", outputs[2])
+    assert result.returncode == 2 and "float32" in result.stderr
+    assert os.listdir(outputs[0]) == [] and not outputs[1].exists()
+    huge = SAMPLES[100:170].copy()
+    huge[5, 1] = 5e307                              # beyond the scale's reach
+    np.save(paths[1], huge)
+    result = run_script("cluster_file.py", *paths, "--n-clusters", 3)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "part1.npy" in lines[0] and "rescale them" in lines[0]
 
 
 def test_nothing_inside_the_model_folder_and_more_workers_than_files(
