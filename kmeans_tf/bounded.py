@@ -55,7 +55,7 @@ import numpy as np
 
 from . import lloyd
 from ._tensorflow import Traced, tf
-from .distances import compiled_size, direct_form, inertia_of
+from .distances import compiled_size, direct_form, inertia_of, offsets_of
 from .lloyd import HISTORY_BLOCK, bursts, stop_code
 from .stats import (cluster_sums, inertia_from_sums, means_or_keep,
                     relocate_empty)
@@ -202,7 +202,8 @@ def _bounds_would_pay(rows, old, new):
     """Whether at most SWITCH of `rows` are left in doubt by their bounds
     for the centroids `old` moved to `new`: in Lloyd's loop, its graph."""
     _, longest = _lengths(rows)
-    labels, upper, lower = _two_nearest(rows, old, _margin(longest, old))
+    labels, upper, lower = _two_nearest(rows, old, _margin(longest, old),
+                                        offsets_of(old))
     *_, loose = _moved_bounds(labels, upper, lower, old, new,
                               _margin(longest, new))
     return tf.reduce_mean(tf.cast(loose, tf.float32)) <= SWITCH
@@ -283,12 +284,15 @@ def _margin(longest, centroids):
     return (d + 2) * eps * reach ** 2
 
 
-def _two_nearest(x, centroids, margin):
+def _two_nearest(x, centroids, margin, offsets):
     """Lloyd's label for each row of x (argmin of ||c||² - 2 x·c, as
     `distances.nearest`), an upper bound (m,) on the distance to it and,
     for each group of GROUP_SIZE centroids, a lower bound (m, n_groups) on
     the distance to any centroid of the group but the own, rounding
-    allowed for (inf for a group with no other centroid).
+    allowed for (inf for a group with no other centroid). `offsets` are
+    `distances.offsets_of(centroids)`: infinite for a later copy of a
+    centroid, which so never wins; a group holding one is bounded by the
+    distance to the own centroid, which the copy's equals or exceeds.
 
     The candidates are made cluster-major, (k, m), so that each group's
     minimum is a reduction across the samples' axis, which vectorises
@@ -299,7 +303,7 @@ def _two_nearest(x, centroids, margin):
     at again, for the second lowest.
     """
     k = tf.shape(centroids)[0]
-    partial = (tf.reduce_sum(centroids ** 2, axis=1)[:, tf.newaxis]
+    partial = (offsets[:, tf.newaxis]
                - 2 * tf.matmul(centroids, x, transpose_b=True))   # (k, m)
     grouped = tf.reshape(tf.pad(partial, [[0, -k % GROUP_SIZE], [0, 0]],
                                 constant_values=np.inf),
@@ -316,6 +320,10 @@ def _two_nearest(x, centroids, margin):
     second = tf.where(
         tf.range(tf.shape(group_lowest)[0]) == own_group[:, tf.newaxis],
         own_second[:, tf.newaxis], tf.transpose(group_lowest))
+    with_copy = tf.reduce_any(tf.reshape(tf.pad(
+        tf.math.is_inf(offsets), [[0, -k % GROUP_SIZE]]),
+        (-1, GROUP_SIZE)), axis=1)                             # (n_groups,)
+    second = tf.where(with_copy, lowest[:, tf.newaxis], second)
     norms = tf.reduce_sum(x ** 2, axis=1)
     upper = tf.sqrt(tf.maximum(lowest + norms + margin, 0))
     lower = tf.sqrt(tf.maximum(second + norms[:, tf.newaxis] - margin, 0))
@@ -359,6 +367,7 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
     n = tf.shape(samples.flat)[0]
     k = tf.shape(centroids)[0]
     margin = _margin(samples.longest, centroids)
+    offsets = offsets_of(centroids)
 
     track = totals is not None
     # Each row is listed once, so its label before is the one it had when
@@ -372,7 +381,8 @@ def _assign_listed(samples, order, count, centroids, labels, upper, lower,
         x = tf.gather(samples.flat, tf.minimum(rows, n - 1))  # (B, d)
         w = None if samples.weights is None else tf.gather(
             samples.weights, tf.minimum(rows, n - 1))
-        found, found_upper, found_lower = _two_nearest(x, centroids, margin)
+        found, found_upper, found_lower = _two_nearest(x, centroids, margin,
+                                                       offsets)
         old = tf.gather(before, rows)
         moved = real & (found != old)
         if track:

@@ -386,6 +386,59 @@ def running_minimum(columns, centroids, n_clusters, n_features):
          tf.zeros([m], tf.int32)))[2]
 
 
+def first_copies(centroids):
+    """(k,) int32: for each centroid, the lowest index of a centroid
+    exactly equal to it (its own index when it has no earlier copy).
+
+    Copies tie with their first, but the matrix product can round
+    identical columns differently (its kernels treat the last columns
+    apart), so argmin could give some samples to a later copy, where its
+    rule is the lowest index. The assignments give later copies an
+    infinite offset (`offsets_of`), and distances for the user repeat the
+    first copy's column (`to_every_centroid`).
+
+    Exactly, in about k log k + k d steps rather than a k² d comparison:
+    each row's bits are summed as integers with a weight per position
+    (exact, in any order, so copies get equal sums), and each row is
+    compared in full only with the first row of equal sum.
+    """
+    k = tf.shape(centroids)[0]
+    unsigned = tf.where(centroids == 0, tf.zeros_like(centroids),
+                        centroids)                        # -0.0 as +0.0
+    wide = centroids.dtype == tf.float64
+    bits = tf.bitcast(unsigned, tf.int64 if wide else tf.int32)   # (k, d)
+    # 16 bits at a time, so that the weighted sums cannot overflow.
+    halves = tf.cast(tf.stack(
+        [tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, tf.cast(
+            shift, bits.dtype)), tf.cast(0xFFFF, bits.dtype))
+         for shift in range(0, 64 if wide else 32, 16)],
+        axis=-1), tf.int64)                            # (k, d, halves)
+    # A random weight below 2**20 for each position, the same for every
+    # row; the sums stay far below 2**63.
+    weights = tf.random.stateless_uniform(
+        tf.shape(halves[0]), seed=[0, 0], minval=1, maxval=2**20,
+        dtype=tf.int64)                                        # (d, halves)
+    sums = tf.reduce_sum(halves * weights, axis=[1, 2])            # (k,)
+    # Rows in the order of their sums (a stable sort, so equal sums keep
+    # the order of their rows): each run of equal sums begins with its
+    # lowest row, which every row of the run is then compared with.
+    order = tf.argsort(sums, stable=True)                          # (k,)
+    ordered = tf.gather(sums, order)
+    run = tf.cumsum(tf.cast(tf.concat(
+        [[False], ordered[1:] != ordered[:-1]], axis=0), tf.int32))
+    first_of_run = tf.math.unsorted_segment_min(order, run, k)
+    first = tf.gather(tf.gather(first_of_run, run),
+                      tf.math.invert_permutation(order))           # (k,)
+    return tf.where(tf.reduce_all(tf.gather(centroids, first) == centroids,
+                                  axis=1), first, tf.range(k))
+
+
+def later_copies(centroids):
+    """(k,) bool: True for a centroid exactly equal to one of lower index
+    (see `first_copies`)."""
+    return first_copies(centroids) < tf.range(tf.shape(centroids)[0])
+
+
 def first_lowest(candidates):
     """For each of m positions, the index of the lowest of `candidates`,
     an iterable of k tensors (m,): a running minimum, (m,) int32.
@@ -405,15 +458,27 @@ def first_lowest(candidates):
     return index
 
 
-def nearest(x, centroids, direct, compiled=False):
+def offsets_of(centroids):
+    """(k,) the centroids' squared lengths, the product's offsets in the
+    expanded square, inf for the later copies of a centroid (see
+    `later_copies`)."""
+    return tf.where(later_copies(centroids),
+                    tf.constant(np.inf, centroids.dtype),
+                    tf.reduce_sum(centroids ** 2, axis=1))
+
+
+def nearest(x, centroids, direct, compiled=False, offsets=None):
     """Index of the nearest centroid for each row of a chunk x (m, d): (m,).
 
     `direct` (a Python bool, see direct_form) picks the formula. For the
-    product, `compiled` (under XLA) picks a faster argmin than the paired
-    (value, index) reduction XLA makes of tf.argmin, which does not
-    vectorise: for at most PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, the
-    product is made cluster-major, (k, m), and its rows (each contiguous)
-    go through `first_lowest`, across many samples at once; for more,
+    product, `offsets` are `offsets_of(centroids)`, made here if not given
+    (the differences need none: a copy's are made exactly as its first's,
+    and ties keep the lowest index). `compiled` (under XLA) picks a faster
+    argmin than the paired (value, index) reduction XLA makes of
+    tf.argmin, which does not vectorise: for at most
+    PRODUCT_RUNNING_MIN_MAX_CLUSTERS clusters, the product is made
+    cluster-major, (k, m), and its rows (each contiguous) go through
+    `first_lowest`, across many samples at once; for more,
     `lowest_by_groups`. Both give argmin's lowest index on ties.
     """
     if direct:
@@ -424,7 +489,8 @@ def nearest(x, centroids, direct, compiled=False):
             (x_t[tf.newaxis] - centroids[:, :, tf.newaxis]) ** 2,
             axis=1)                                               # (k, m)
         return tf.argmin(distances, axis=0, output_type=tf.int32)  # (m,)
-    centroid_sq = tf.reduce_sum(centroids ** 2, axis=1)           # (k,)
+    centroid_sq = (offsets_of(centroids) if offsets is None
+                   else offsets)                                  # (k,)
     n_clusters = centroids.shape[0]
     grouped = grouped_argmin(n_clusters, compiled)
     if compiled and not grouped:
@@ -469,8 +535,10 @@ def assign_chunks(chunks, centroids, direct, compiled=False):
     `compiled` as for `nearest`. `tf.map_fn` runs one chunk at a time, so
     only one chunk's distances exist at once.
     """
-    labels = tf.map_fn(lambda x: nearest(x, centroids, direct, compiled),
-                       chunks, fn_output_signature=tf.int32)
+    offsets = None if direct else offsets_of(centroids)     # once, here
+    labels = tf.map_fn(
+        lambda x: nearest(x, centroids, direct, compiled, offsets), chunks,
+        fn_output_signature=tf.int32)
     return tf.reshape(labels, [-1])
 
 
@@ -511,31 +579,38 @@ def pairwise(samples, centroids, metric="euclidean"):
                                      metric == "cosine"), samples.dtype)
 
 
-def to_every_centroid(samples, centroids, cosine):
+def to_every_centroid(samples, centroids, cosine, first=None):
     """(n, k) distances in plain TensorFlow ops, for serving and Keras too.
+
+    `first` (k,) are the centroids' `first_copies`, made here if not
+    given: each centroid's column is its first copy's, so that exact
+    copies tie exactly (argmin then gives the lowest index).
 
     Both are first scaled by a power of two (`_scale_in_graph`), as the
     engine scales its data, so that no square overflows or underflows
-    (float32 data near 1e20, or 1e-22). Cosine: 1 - the dot product of the
-    unit-length samples with the (unit-length) centroids. Euclidean: the
-    expanded square after a shift by the centroids' mean, which changes no
-    distance but keeps the digits of data far from the origin; clipped at
-    0 against rounding, and scaled back (inf where a distance is beyond
-    the dtype's range).
+    (float32 data near 1e20, or 1e-22). Cosine: 1 - the dot product of
+    the unit-length samples with the (unit-length) centroids. Euclidean:
+    the expanded square after a shift by the centroids' mean, which
+    changes no distance but keeps the digits of data far from the origin;
+    clipped at 0 against rounding, and scaled back (inf where a distance
+    is beyond the dtype's range).
     """
+    first = first_copies(centroids) if first is None else first
     scale = _scale_in_graph(samples, centroids)
     samples = samples * scale
     if cosine:
         unit = tf.math.divide_no_nan(
             samples, tf.norm(samples, axis=1, keepdims=True))
-        return 1 - tf.matmul(unit, centroids, transpose_b=True)
+        return tf.gather(1 - tf.matmul(unit, centroids, transpose_b=True),
+                         first, axis=1)
     centroids = centroids * scale
     middle = tf.reduce_mean(centroids, axis=0)
     x, c = samples - middle, centroids - middle
     squared = (tf.reduce_sum(x * x, axis=1, keepdims=True)
                - 2 * tf.matmul(x, c, transpose_b=True)
                + tf.reduce_sum(c * c, axis=1))                    # (n, k)
-    return tf.sqrt(tf.maximum(squared, 0)) / scale
+    return tf.gather(tf.sqrt(tf.maximum(squared, 0)) / scale, first,
+                     axis=1)
 
 
 def _scale_in_graph(samples, centroids):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._tensorflow import tf
 from .checks import check_magnitude
-from .distances import to_every_centroid
+from .distances import first_copies, to_every_centroid
 
 
 class ServingModule(tf.Module):
@@ -34,13 +34,15 @@ class ServingModule(tf.Module):
                                      trainable=False)
         self.config = tf.Variable(json.dumps(config), trainable=False)
         self.cosine = metric == "cosine"
+        # Made once here, so the served graph needs none of its ops.
+        self.first = tf.constant(first_copies(self.centroids))
         n_features = int(self.centroids.shape[1])
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec((None, n_features), tf.float32, name="samples")])
 
     def _serve(self, samples):
         distances = to_every_centroid(samples, self.centroids,
-                                      self.cosine)                # (n, k)
+                                      self.cosine, self.first)    # (n, k)
         return {"cluster_index": tf.argmin(distances, axis=1,
                                            output_type=tf.int32),
                 "distances": distances}

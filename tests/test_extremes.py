@@ -168,3 +168,42 @@ def test_arguments_of_the_wrong_kind_are_named(keyword, value, words):
     with pytest.raises((TypeError, ValueError)) as raised:
         kmeans_tf.kmeans(BASE, 3, **{keyword: value})
     assert words in str(raised.value)
+
+
+# %% Exact copies of a centroid: a tie that argmin gives the lowest index.
+# The matrix product may round identical columns differently; these cases
+# gave samples to the later copy before `distances.first_copies`.
+
+@pytest.mark.parametrize("n, d, k", [(60, 5, 3), (60, 5, 7), (60, 33, 20),
+                                     (4000, 64, 9)])
+def test_copies_of_a_centroid_never_take_its_samples(n, d, k):
+    for seed in (2, 11, 17, 25):
+        rng = np.random.default_rng(seed)
+        samples = rng.standard_normal((n, d)).astype(np.float32)
+        centroids = samples[rng.choice(n, k, replace=False)].copy()
+        centroids[-1] = centroids[0]
+        centroids[k // 2] = centroids[1]
+        expected = brute_force_nearest(samples, centroids)[0]
+        np.testing.assert_array_equal(
+            kmeans_tf.assign_labels(samples, centroids), expected)
+        with pytest.warns(kmeans_tf.ConvergenceWarning):
+            model = kmeans_tf.KMeans(k, init=centroids,
+                                     max_iter=0).fit(samples)
+        np.testing.assert_array_equal(model.labels_, expected)
+        np.testing.assert_array_equal(model.predict(samples), expected)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "bounded"])
+def test_repeated_rows_and_copied_starts_cluster_as_scikit_learn(algorithm):
+    # Every row about ten times over, and a start with two copies in it.
+    rng = np.random.default_rng(1)
+    rows = rng.standard_normal((800, 20)).astype(np.float32)
+    samples = rows[rng.integers(0, len(rows), 8000)]
+    start = samples[rng.choice(len(samples), 40, replace=False)]
+    start[-1], start[20] = start[0], start[1]
+    reference = KMeans(40, init=start, n_init=1, tol=0,
+                       algorithm="lloyd").fit(samples)
+    result = kmeans_tf.kmeans(samples, 40, init=start, tol=0,
+                              algorithm=algorithm)
+    np.testing.assert_array_equal(result.labels, reference.labels_)
+    assert result.n_iter == reference.n_iter_
