@@ -588,12 +588,14 @@ def to_every_centroid(samples, centroids, cosine, first=None):
 
     Both are first scaled by a power of two (`_scale_in_graph`), as the
     engine scales its data, so that no square overflows or underflows
-    (float32 data near 1e20, or 1e-22). Cosine: 1 - the dot product of
-    the unit-length samples with the (unit-length) centroids. Euclidean:
-    the expanded square after a shift by the centroids' mean, which
-    changes no distance but keeps the digits of data far from the origin;
-    clipped at 0 against rounding, and scaled back (inf where a distance
-    is beyond the dtype's range).
+    (float32 data near 1e20, or 1e-22); here into a window around 1
+    rather than near 1, so that rows far smaller than the largest keep
+    their digits too. Cosine: 1 - the dot product of the unit-length
+    samples with the (unit-length) centroids. Euclidean: the expanded
+    square after a shift by the centroids' mean, which changes no distance
+    but keeps the digits of data far from the origin; clipped at 0 against
+    rounding, and scaled back (inf where a distance is beyond the dtype's
+    range).
     """
     first = first_copies(centroids) if first is None else first
     scale = _scale_in_graph(samples, centroids)
@@ -614,16 +616,23 @@ def to_every_centroid(samples, centroids, cosine, first=None):
 
 
 def _scale_in_graph(samples, centroids):
-    """`power_of_two_scale` of the largest magnitude of samples and
-    centroids, made by graph ops (TensorFlow Lite has them all): 2**-e,
-    e = ceil(log2(largest)), kept within the dtype's normal numbers. A
-    rounded logarithm may make e one off, which still scales by a power
-    of two, exactly."""
+    """A power of two, made by graph ops (TensorFlow Lite has them all),
+    that brings the largest finite magnitude of samples and centroids,
+    2**e, within 2**±(maxexp // 3) of 1 (2**±42 in float32) when it lies
+    outside. There its squares cannot overflow, and rows up to 2**42
+    times smaller keep theirs from underflowing (a batch served with a
+    row near 1e19 among rows near 1, in float32). A rounded logarithm may
+    make e one off, which still scales by a power of two, exactly.
+    Infinite and NaN values are left out, so that such a row spoils only
+    its own distances."""
     info = np.finfo(samples.dtype.as_numpy_dtype)
-    largest = tf.maximum(tf.reduce_max(tf.abs(samples)),
-                         tf.reduce_max(tf.abs(centroids)))
+    window = info.maxexp // 3                   # float32: 42, float64: 341
+
+    def finite_largest(x):
+        return tf.reduce_max(tf.where(tf.math.is_finite(x), tf.abs(x),
+                                      tf.zeros_like(x)))
+    largest = tf.maximum(finite_largest(samples), finite_largest(centroids))
     exponent = tf.math.ceil(tf.math.log(tf.maximum(largest, info.tiny))
                             / math.log(2))
-    exponent = tf.clip_by_value(exponent, 2.0 - info.maxexp,
-                                info.maxexp - 2.0)
-    return tf.pow(tf.constant(2, samples.dtype), -exponent)
+    shift = tf.clip_by_value(exponent, -window, window) - exponent
+    return tf.pow(tf.constant(2, samples.dtype), shift)

@@ -380,6 +380,24 @@ def test_served_model_and_layer_at_the_float32_limits(tmp_path, scale):
             np.testing.assert_array_equal(index, expected.argmin(axis=1))
 
 
+def test_one_bad_row_in_a_served_batch_spoils_only_itself(tmp_path):
+    model = KMeans(4, seed=0).fit(SAMPLES)
+    model.save(tmp_path / "model")
+    serve = tf.saved_model.load(str(tmp_path / "model")).signatures[
+        "serving_default"]
+    layer = kmeans_tf.KMeansLayer(4, output_mode="index", seed=0)
+    layer.adapt(SAMPLES)
+    for bad in (np.inf, np.nan, 1e30):
+        batch = np.vstack([NEW, [[bad, 0, 0]]]).astype(np.float32)
+        for centroids, labels in (
+                (model.cluster_centers_,
+                 serve(samples=tf.constant(batch))["cluster_index"]),
+                (layer.centroids.numpy(), layer(batch))):
+            expected = ((NEW[:, None, :] - centroids) ** 2).sum(-1).argmin(1)
+            np.testing.assert_array_equal(np.asarray(labels)[:len(NEW)],
+                                          expected)
+
+
 def test_save_refuses_centroids_beyond_float32(tmp_path):
     model = KMeans(4, seed=0).fit(SAMPLES * 1e37)     # float64, near 7e38
     with pytest.raises(ValueError, match="the served model computes in "
