@@ -14,10 +14,12 @@ test: $(VENV)/.dev
 
 # Redraw the README's pictures in docs/ with every lesson script, headless.
 pictures: $(VENV)/.runtime
-	for script in generate_samples initialise update_step iterate converge \
+	for script in generate_samples initialise update_step iterate \
 	        quantize distributed serve; do \
 	    $(BIN)/python $$script.py --centroid-seed 7 --save docs/$$script.png || exit 1; \
 	done
+	$(BIN)/python converge.py --centroid-seed 10 --n-clusters 5 \
+	    --save docs/converge.png
 	$(BIN)/python choose_k.py --n-clusters 4 --seed 1 --max-k 7 \
 	    --centroid-seed 7 --save docs/choose_k.png
 	$(BIN)/python animate.py --centroid-seed 7 --save docs/animate.gif

@@ -17,6 +17,11 @@ lesson.add_argument("--interval", type=cli.int_at_least(1, 60_000),
                     default=700,
                     help="milliseconds per frame (default: %(default)s)")
 args = cli.parse_args(lesson)
+# An animation saves as a GIF, which every viewer plays (a .png would hold
+# the frames too, but most viewers show only the first).
+if args.save is not None and not args.save.lower().endswith(".gif"):
+    cli.fail(f"--save {args.save}: an animation is saved as a .gif; "
+             f"give a name ending in .gif")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.animation import FuncAnimation  # noqa: E402
@@ -41,6 +46,11 @@ for step in range(args.max_iter):
 n_steps = len(frames) - 1
 print(f"{n_steps} iterations, {len(frames)} frames (the start and one per "
       f"iteration)")
+if n_steps < args.max_iter:
+    # `kmeans` (lesson 5) counts one more: the iteration whose assignment
+    # finds that no label changed. Here that assignment is the last frame's.
+    print(f"no sample changed cluster after iteration {n_steps}; "
+          f"converge.py would say {n_steps + 1} iterations")
 
 # %% Animate: redraw the samples and the trails for each frame
 figure, ax = plt.subplots(figsize=(6, 5))

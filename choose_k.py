@@ -44,6 +44,9 @@ seed = cli.centroid_seed(args)
 ks = range(1, min(args.max_k, len(samples) - 1) + 1)
 
 # %% k-means for each k (best of 4 starts), and the three guides
+# With scikit-learn's default tol=1e-4, a run stops once the centroids
+# barely move, so an inertia here can be a little above converge.py's
+# (which runs with tol=0 until no label changes).
 inertias, silhouettes, bics = [], [], []
 print(" k      inertia  silhouette          BIC")
 for k in ks:

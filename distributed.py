@@ -6,8 +6,10 @@ default this splits the CPU into 2 logical devices and runs k-means under
 MirroredStrategy; with --workers N it starts N worker processes on this
 machine (127.0.0.1), each told the cluster by TF_CONFIG, under
 MultiWorkerMirroredStrategy (see workers.py). Either way the centroids
-equal the single-device run's. The all-reduce is the `strategy.reduce`
-call in `kmeans_tf.stream.epoch_statistics`.
+equal the single-device run's up to float rounding (the printed largest
+difference): the replicas' sums are added in another order. The
+all-reduce is the `strategy.reduce` call in
+`kmeans_tf.stream.epoch_statistics`.
 
     python distributed.py --centroid-seed 1
     python distributed.py --workers 2 --centroid-seed 1

@@ -13,6 +13,10 @@ the steps of k-means one at a time:
   centroids, the number k-means makes small.
 
 Each body shows the idea in a few TensorFlow ops, at the lesson's size.
+TensorFlow 2 runs each op as soon as it is called ("eager" execution: no
+sessions, no graph to build first), so a function here is read, and
+debugged, like NumPy code; `.numpy()` turns a result (a `tf.Tensor`) into
+a NumPy array, for printing and plotting.
 Each first checks its arguments with one call into the engine's checks
 (`kmeans_tf.checks.check_arguments`), which turns them into tensors (float32
 stays float32, other numbers become float64) and raises a clear error for
@@ -73,7 +77,9 @@ def create_samples(n_clusters, n_samples_per_cluster, n_features,
     noise = rng.normal((n_clusters, n_samples_per_cluster, n_features),
                        stddev=SAMPLE_STDDEV)
     samples = centroids[:, tf.newaxis, :] + noise     # (k, per_cluster, d)
-    return centroids, tf.reshape(samples, (-1, n_features))
+    # The blobs one after another: -1 lets reshape work out that axis's
+    # length, k * per_cluster.
+    return centroids, tf.reshape(samples, (-1, n_features))   # (n, d)
 
 
 def plot_clusters(all_samples, centroids, n_samples_per_cluster=None, *,

@@ -32,6 +32,8 @@ if args.model_dir:                # checked before the fit, not after it
         cli.fail(f"--model-dir {args.model_dir}: {error}")
 
 # %% Fit a model on the lesson's samples
+# (With the default tol=1e-4 it stops once the centroids barely move: its
+# inertia can be a little above converge.py's, which runs with tol=0.)
 samples = cli.lesson_samples(args).numpy()
 model = fn.KMeans(args.n_clusters, seed=cli.centroid_seed(args)).fit(samples)
 print(f"fitted {args.n_clusters} centroids in {model.n_iter_} iterations; "

@@ -28,10 +28,13 @@ updated_centroids = fn.update_centroids(
     samples, nearest_indices, args.n_clusters,
     previous_centroids=initial_centroids)   # only for a cluster left empty
 sizes = np.bincount(nearest_indices.numpy(), minlength=args.n_clusters)
-moves = np.linalg.norm(updated_centroids - initial_centroids, axis=1)
-print("cluster  samples  moved by")
-for cluster, (size, move) in enumerate(zip(sizes, moves)):
-    print(f"{cluster:7d}  {size:7d}  {move:8.2f}")
+# How far each centroid went; "moved", as in every lesson, is the sum of
+# the squares of these distances, what tol is compared with.
+distances = np.linalg.norm(updated_centroids - initial_centroids, axis=1)
+print("cluster  samples  distance moved")
+for cluster, (size, distance) in enumerate(zip(sizes, distances)):
+    print(f"{cluster:7d}  {size:7d}  {distance:14.2f}")
+print(f"moved (squared, summed): {np.sum(distances ** 2):.3f}")
 print(f"inertia of the initial centroids: "
       f"{fn.inertia(samples, initial_centroids):.1f}")
 print(f"inertia after one step:           "
@@ -45,10 +48,14 @@ figure = fn.plot_clusters(samples, updated_centroids,
 ax = figure.axes[0]
 start = initial_centroids.numpy()
 ax.plot(start[:, 0], start[:, 1] if start.shape[1] > 1 else 0 * start[:, 0],
-        "X", markersize=14, markerfacecolor="white", markeredgecolor="black",
+        "X", markersize=10, markerfacecolor="white", markeredgecolor="black",
         linestyle="none")
+# Each arrow starts at the edge of its white X and ends at the edge of the
+# magenta one (shrink, in points: half of each marker), so that even a
+# short move shows its head.
 for old, new in zip(start, updated_centroids.numpy()):
     ax.annotate("", xy=(new[0], new[1] if len(new) > 1 else 0),
                 xytext=(old[0], old[1] if len(old) > 1 else 0),
-                arrowprops=dict(arrowstyle="->", lw=2, color="black"))
+                arrowprops=dict(arrowstyle="->", lw=2, color="black",
+                                shrinkA=5, shrinkB=8), zorder=4)
 cli.show_or_save(figure, args, __file__)

@@ -167,6 +167,22 @@ def test_iterate_prints_the_inertia_of_each_steps_centroids(tmp_path):
         previous, centroids = centroids, group_means(samples, labels, 3)
 
 
+def test_update_step_moved_is_iterates_first_moved(tmp_path):
+    result = run_script("update_step.py", "--centroid-seed", 2, "--save",
+                        tmp_path / "u.png")
+    # One step by NumPy, from the same start.
+    samples = fn.create_samples(3, 500, 2, 70.0, 700)[1].numpy()
+    start = fn.choose_random_centroids(samples, 3, seed=2).numpy()
+    labels = brute_force_nearest(samples, start)[0]
+    steps = np.linalg.norm(group_means(samples, labels, 3) - start, axis=1)
+    rows = _table(result.stdout)
+    assert [int(row[1]) for row in rows] == np.bincount(labels).tolist()
+    np.testing.assert_allclose([float(row[2]) for row in rows], steps,
+                               atol=0.006)
+    moved = result.stdout.split("moved (squared, summed): ")[1].split()[0]
+    assert float(moved) == pytest.approx((steps ** 2).sum(), abs=2e-3)
+
+
 @pytest.mark.parametrize("script", LESSON_SCRIPTS)
 def test_help_explains_every_flag(script):
     result = run_script(script, "--help")
@@ -199,6 +215,7 @@ def test_help_does_not_load_tensorflow():
     ("choose_k.py", "--max-k", "1"),
     ("choose_k.py", "--silhouette-samples", "1"),
     ("animate.py", "--interval", "0"),
+    ("animate.py", "--save", "frames.svg"),     # an animation is a .gif
     ("quantize.py", "--n-colors", "0"),
     ("distributed.py", "--workers", "0"),
     ("cluster_file.py", "--n-init", "0"),
