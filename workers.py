@@ -44,6 +44,11 @@ def run(commands, timeout):
     addresses = [f"127.0.0.1:{free_port()}" for _ in commands]
     logs = [tempfile.TemporaryFile() for _ in commands]
     processes = []
+    # SIGTERM would end this process at once, leaving the workers running
+    # (their parent gone) and the caller's temporary files behind; as an
+    # exception it runs the cleanup below, and the caller's, as Ctrl-C
+    # does.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         for index, (command, log) in enumerate(zip(commands, logs)):
             processes.append(subprocess.Popen(
@@ -70,6 +75,13 @@ def run(commands, timeout):
                 process.wait()
         for log in logs:
             log.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum, frame):
+    """SIGTERM's handler during `run`: exit, as the signal would, but
+    through Python's cleanup."""
+    raise SystemExit(128 + signum)
 
 
 def _why(code, log):

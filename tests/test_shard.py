@@ -178,6 +178,33 @@ def test_a_killed_worker_ends_the_run_in_one_line_with_nothing_written(
     assert list(out.iterdir()) == [] and not (tmp_path / "c.csv").exists()
 
 
+def test_sigterm_to_the_parent_stops_its_workers_and_cleans_up(tmp_path):
+    write_parts(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cluster_file.py"),
+         str(tmp_path / "part*.*"), "--n-clusters", "3", "--workers", "2",
+         "--centroids-out", str(tmp_path / "c.csv")], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 60
+    workers_seen = []
+    while len(workers_seen) < 2 and time.monotonic() < deadline:
+        workers_seen = [child for child in
+                        psutil.Process(process.pid).children()
+                        if "--worker-folder" in child.cmdline()]
+        time.sleep(0.05)
+    assert len(workers_seen) == 2
+    command = workers_seen[0].cmdline()
+    folder = command[command.index("--worker-folder") + 1]
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    gone, alive = psutil.wait_procs(workers_seen, timeout=10)
+    assert alive == []
+    assert not os.path.exists(folder)
+    assert not (tmp_path / "c.csv").exists()
+
+
 def test_cluster_file_saves_a_model_and_labels_with_it(tmp_path):
     paths = write_parts(tmp_path, csv_every=0)
     fitted = run_script("cluster_file.py", paths[0], "--n-clusters", 3,
