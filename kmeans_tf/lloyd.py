@@ -36,6 +36,14 @@ PROGRESS_SECONDS = 0.5
 # Iterations per compiled call at most: the call's history holds this many,
 # so memory does not grow with max_iter.
 HISTORY_BLOCK = 1024
+# A probe (see `iterate`) runs after each of the first PROBE_EVERY_UNTIL
+# iterations, then after every PROBE_PERIOD-th: on clustered data the
+# bounds' probe succeeds within the first few (after 2 to 5 iterations at
+# 200,000 x 64, k=64; 100,000 x 16, k=256; 50,000 x 32, k=1000), and on
+# data without clusters, where it never does, it costs 2 to 4% of each
+# iteration.
+PROBE_EVERY_UNTIL = 8
+PROBE_PERIOD = 4
 
 
 def stop_code(settled, shift, threshold):
@@ -71,8 +79,9 @@ def iterate(data, centroids, max_iter, threshold, progress=None,
     goes on in another way (see `bounded`).
 
     With `probe`, a function (hashable: one compilation each), the loop
-    calls probe(probe_rows, centroids, new centroids) after each
-    iteration, and stops with the code PROBED as soon as it returns True.
+    calls probe(probe_rows, centroids, new centroids) after an iteration
+    (see PROBE_EVERY_UNTIL), and stops with the code PROBED as soon as it
+    returns True.
 
     Returns the centroids (k, d) and, with a probe, the last iteration's
     labels (the assignment to the centroids before them; padded to the
@@ -309,8 +318,11 @@ def _lloyd_loop(data, centroids, previous, earlier, totals, labels, i,
         stop = tf.where(repeated, REPEATED,
                         stop_code(False, shift, threshold))
         if options.probe is not None:
-            stop = tf.where((stop == 0) & options.probe(
-                probe_rows, centroids, new_centroids), PROBED, stop)
+            due = (stop == 0) & ((i < PROBE_EVERY_UNTIL)
+                                 | (i % PROBE_PERIOD == 0))
+            stop = tf.where(tf.cond(due, lambda: options.probe(
+                probe_rows, centroids, new_centroids), lambda: False),
+                PROBED, stop)
         history = tf.tensor_scatter_nd_update(
             history, [[0, i - first], [1, i - first]],
             tf.stack([tf.cast(inertia, shift.dtype), shift]))
