@@ -131,24 +131,29 @@ class Workers:
 
 
 def read_array(path):
-    """A file's samples: a .npy array (memory-mapped) or a CSV of numbers,
-    with or without a header row. (n, n_features), float64."""
-    if path.endswith(".npy"):
+    """A file's samples, (n, n_features): a .npy array as stored
+    (memory-mapped; one of 1 dimension is one column), or a CSV of
+    numbers, float64, with or without a header row, quoted or not.
+    Anything but real numbers (complex, bool, text) is refused."""
+    if path.lower().endswith(".npy"):
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    else:
-        with open(path, encoding="utf-8-sig") as file:
-            first = file.readline()
-        # A header row is one of names: no cell of it is a number (a row
-        # with a blank or "NA" cell among numbers is data, and refused).
-        skip = 0 if any(_is_number(cell) for cell in first.split(",")) else 1
-        with warnings.catch_warnings():  # an empty file: skipped later
-            warnings.simplefilter("ignore", UserWarning)
-            array = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip,
-                               encoding="utf-8-sig")
-    if array.ndim != 2:
-        raise ValueError(f"{path}: samples must be 2-D, (n_samples, "
-                         f"n_features); got shape {array.shape}")
-    return array
+        if array.ndim == 1:
+            array = array[:, np.newaxis]
+        if not (np.issubdtype(array.dtype, np.integer)
+                or np.issubdtype(array.dtype, np.floating)):
+            raise ValueError(f"samples must be real numbers; got dtype "
+                             f"{array.dtype}")
+        return array
+    with open(path, encoding="utf-8-sig") as file:
+        first = file.readline()
+    # A header row is one of names: no cell of it is a number (a row with a
+    # blank or "NA" cell among numbers is data, and refused).
+    skip = 0 if any(_is_number(cell.strip().strip('"'))
+                    for cell in first.split(",")) else 1
+    with warnings.catch_warnings():      # an empty file: skipped later
+        warnings.simplefilter("ignore", UserWarning)
+        return np.loadtxt(path, delimiter=",", ndmin=2, skiprows=skip,
+                          encoding="utf-8-sig", quotechar='"')
 
 
 def _is_number(text):

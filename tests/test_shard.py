@@ -291,6 +291,28 @@ def test_a_first_row_with_a_blank_cell_is_data_and_empty_files_add_nothing(
                                   sklearn_reference().labels_)
 
 
+def test_the_file_reader_reads_as_cluster_file_does(tmp_path):
+    # One column as a 1-D .npy, an upper-case extension, quoted numbers:
+    # the same samples each way, clustered as scikit-learn does them.
+    column = SAMPLES[:, :1]
+    np.save(tmp_path / "flat.npy", column[:, 0])
+    with open(tmp_path / "UPPER.NPY", "wb") as file:
+        np.save(file, column)
+    (tmp_path / "quoted.csv").write_text(
+        '"x"\n' + "".join(f'"{value:.17g}"\n' for value in column[:, 0]))
+    reference = KMeans(2, init=column[:2], n_init=1, tol=0,
+                       algorithm="lloyd").fit(column)
+    for name in ("flat.npy", "UPPER.NPY", "quoted.csv"):
+        result = kmeans_tf.kmeans_files([str(tmp_path / name)], 2,
+                                        init=column[:2], tol=0)
+        np.testing.assert_array_equal(result.labels, reference.labels_)
+    for dtype in (complex, bool):
+        np.save(tmp_path / "odd.npy", np.ones((4, 2), dtype))
+        with pytest.raises(ValueError, match="odd.npy: samples must be "
+                           "real numbers"):
+            kmeans_tf.kmeans_files([str(tmp_path / "odd.npy")], 2, seed=0)
+
+
 def test_workers_refuse_files_of_other_widths_and_values_out_of_range(
         tmp_path):
     paths = write_parts(tmp_path, csv_every=0)
