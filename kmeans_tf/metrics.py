@@ -19,11 +19,15 @@ def silhouette(samples, labels, chunk_size):
     It needs every pairwise distance, n² of them, so it goes a chunk of
     rows at a time. Per chunk, one matrix product with the one-hot labels
     (`tf.one_hot`) sums each row's distances per cluster. The samples are
-    centred first: pairwise distances do not change under a shift, and the
-    expanded square ||x||² + ||y||² - 2 x·y stays accurate.
+    shifted first (pairwise distances do not change under a shift), so
+    that the expanded square ||x||² + ||y||² - 2 x·y stays accurate: to the
+    median of each feature, which lies among most of the samples, where the
+    mean can be pulled far from all of them by a few distant ones (clusters
+    near 0 and 1 with spreads of 0.01, and one near 1e8: about 2e-2 off
+    scikit-learn's 0.98868 with the mean).
     """
-    samples = samples - tf.reduce_mean(samples, axis=0)
     n = samples.shape[0]
+    samples = samples - tf.sort(samples, axis=0)[n // 2]          # median
     one_hot = tf.one_hot(labels, int(tf.reduce_max(labels)) + 1,
                          dtype=tf.float64)                        # (n, k)
     counts = tf.reduce_sum(one_hot, axis=0)                       # (k,)

@@ -51,6 +51,17 @@ def test_silhouette_is_exact_far_from_the_origin():
         exact, abs=1e-6)
 
 
+def test_silhouette_is_exact_with_a_cluster_far_from_the_rest():
+    # Spreads of 0.01 near 0 and 1, and a cluster near 1e8: the mean of
+    # all lies far from every sample.
+    rng = np.random.default_rng(0)
+    samples = np.concatenate([centre + 0.01 * rng.standard_normal((50, 2))
+                              for centre in ([0, 0], [1, 0], [1e8, 0])])
+    labels = np.repeat([0, 1, 2], 50)
+    assert fn.silhouette_score(samples, labels) == pytest.approx(
+        silhouette_score(samples, labels), abs=1e-6)
+
+
 def test_silhouette_needs_two_to_n_minus_one_clusters():
     with pytest.raises(ValueError, match="between 2 and n_samples - 1"):
         fn.silhouette_score(np.zeros((5, 2)), [0] * 5)
