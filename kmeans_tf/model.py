@@ -54,6 +54,9 @@ class KMeans:
     # The constructor's arguments, for get_params and set_params.
     PARAMETERS = ("n_clusters", "init", "n_init", "max_iter", "tol",
                   "metric", "seed", "strategy", "progress", "log_dir")
+    # Those that `save` keeps: not the machine's (strategy, progress and
+    # log_dir).
+    SAVED = PARAMETERS[:7]
 
     def get_params(self, deep=True):
         """The constructor's arguments, as a dict (scikit-learn's
@@ -134,10 +137,6 @@ class KMeans:
                 kept.items()}
         export.save_model(path, self.cluster_centers_, self.metric, dict(
             kept, inertia=self.inertia_, n_iter=self.n_iter_))
-
-    # The constructor's arguments that `save` keeps.
-    SAVED = ("n_clusters", "init", "n_init", "max_iter", "tol", "metric",
-             "seed")
 
     @classmethod
     def load(cls, path):

@@ -184,9 +184,11 @@ def file_batches(paths, read, batch_size, problems):
         nonlocal width, first_pass
         for path in paths:
             try:
-                # As it is: a memory-mapped .npy stays on disk, and only
-                # each batch is converted to float64.
+                # Numbers as they are: a memory-mapped .npy stays on disk,
+                # and each batch is converted to float64 as it is read.
                 array = np.asarray(read(os.fspath(path)))
+                if array.dtype.kind not in "iuf":
+                    array = np.asarray(array, np.float64)
                 if array.ndim != 2:
                     raise ValueError(f"expected a 2-D array (rows x "
                                      f"features); got shape {array.shape}")
