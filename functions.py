@@ -12,11 +12,12 @@ the steps of k-means one at a time:
 - `inertia`: the total squared distance of samples to their nearest
   centroids, the number k-means makes small.
 
-Each body shows the idea in a few TensorFlow ops, at the lesson's size.
 TensorFlow 2 runs each op as soon as it is called ("eager" execution: no
 sessions, no graph to build first), so a function here is read, and
 debugged, like NumPy code; `.numpy()` turns a result (a `tf.Tensor`) into
 a NumPy array, for printing and plotting.
+
+Each body shows the idea in a few TensorFlow ops, at the lesson's size.
 Each first checks its arguments with one call into the engine's checks
 (`kmeans_tf.checks.check_arguments`), which turns them into tensors (float32
 stays float32, other numbers become float64) and raises a clear error for
