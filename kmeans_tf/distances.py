@@ -400,18 +400,20 @@ def first_copies(centroids):
     Exactly, in about k log k + k d steps rather than a k² d comparison:
     each row's bits are summed as integers with a weight per position
     (exact, in any order, so copies get equal sums), and each row is
-    compared in full only with the first row of equal sum.
+    compared in full only with the first row of equal sum (with every
+    row, if two different rows ever share a sum).
     """
     k = tf.shape(centroids)[0]
     unsigned = tf.where(centroids == 0, tf.zeros_like(centroids),
                         centroids)                        # -0.0 as +0.0
-    wide = centroids.dtype == tf.float64
-    bits = tf.bitcast(unsigned, tf.int64 if wide else tf.int32)   # (k, d)
+    width = centroids.dtype.size * 8                       # 16, 32 or 64
+    bits = tf.bitcast(unsigned, {16: tf.int16, 32: tf.int32,
+                                 64: tf.int64}[width])            # (k, d)
     # 16 bits at a time, so that the weighted sums cannot overflow.
     halves = tf.cast(tf.stack(
         [tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, tf.cast(
             shift, bits.dtype)), tf.cast(0xFFFF, bits.dtype))
-         for shift in range(0, 64 if wide else 32, 16)],
+         for shift in range(0, width, 16)],
         axis=-1), tf.int64)                            # (k, d, halves)
     # A random weight below 2**20 for each position, the same for every
     # row; the sums stay far below 2**63.
@@ -429,8 +431,20 @@ def first_copies(centroids):
     first_of_run = tf.math.unsorted_segment_min(order, run, k)
     first = tf.gather(tf.gather(first_of_run, run),
                       tf.math.invert_permutation(order))           # (k,)
-    return tf.where(tf.reduce_all(tf.gather(centroids, first) == centroids,
-                                  axis=1), first, tf.range(k))
+    index = tf.range(k)
+    same = tf.reduce_all(tf.gather(centroids, first) == centroids, axis=1)
+    # A row unlike the first of its run shares its sum by chance (or by
+    # crafted input), and may hide a copy further on: then, and only
+    # then, every pair is compared, k² d steps, to stay exact.
+    collided = tf.reduce_any(~same)
+
+    def every_pair():
+        equal = tf.reduce_all(centroids[:, tf.newaxis] == centroids,
+                              axis=2)                             # (k, k)
+        return tf.reduce_min(tf.where(equal, index, k), axis=1)
+
+    return tf.cond(collided, every_pair,
+                   lambda: tf.where(same, first, index))
 
 
 def later_copies(centroids):

@@ -207,3 +207,21 @@ def test_repeated_rows_and_copied_starts_cluster_as_scikit_learn(algorithm):
                               algorithm=algorithm)
     np.testing.assert_array_equal(result.labels, reference.labels_)
     assert result.n_iter == reference.n_iter_
+
+
+def test_copies_are_found_when_another_centroid_shares_their_hash():
+    # A and B differ, but their bits' weighted sums are equal (built for
+    # first_copies' fixed weights); B's copy must still lose its ties.
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal((4000, 5)).astype(np.float32)
+    grid = np.round(rng.standard_normal((2000, 2)) * 64) / 64
+    samples[:, :2] = np.concatenate([grid, -grid])
+    centroids = samples[rng.choice(4000, 7, replace=False)].copy()
+    a, b = centroids[1].copy(), centroids[1].copy()
+    a.view(np.uint32)[:2] = [0x1000 | 0x3F00 << 16, 0x2000 | 0x3F00 << 16]
+    b.view(np.uint32)[:2] = [(0x1000 + 293) | (0x3F00 + 276) << 16,
+                             (0x2000 - 273) | (0x3F00 + 278) << 16]
+    centroids[0], centroids[1], centroids[6] = a, b, b
+    np.testing.assert_array_equal(
+        kmeans_tf.assign_labels(samples, centroids),
+        brute_force_nearest(samples, centroids)[0])

@@ -398,6 +398,17 @@ def test_one_bad_row_in_a_served_batch_spoils_only_itself(tmp_path):
                                           expected)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_keras_layer_in_16_bits_labels_as_numpy(dtype):
+    layer = kmeans_tf.KMeansLayer(4, seed=0, dtype=dtype)
+    layer.adapt(SAMPLES - 50)
+    centroids = layer.centroids.numpy().astype(np.float64)
+    new = tf.cast(tf.constant(NEW[:20] - 50), dtype).numpy().astype(
+        np.float64)
+    expected = ((new[:, None, :] - centroids) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(layer(NEW[:20] - 50).numpy(), expected)
+
+
 def test_save_refuses_centroids_beyond_float32(tmp_path):
     model = KMeans(4, seed=0).fit(SAMPLES * 1e37)     # float64, near 7e38
     with pytest.raises(ValueError, match="the served model computes in "
