@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 
@@ -48,7 +49,9 @@ def run(commands, timeout):
     # (their parent gone) and the caller's temporary files behind; as an
     # exception it runs the cleanup below, and the caller's, as Ctrl-C
     # does.
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    # (Only the main thread may set a handler; elsewhere it is left be.)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         for index, (command, log) in enumerate(zip(commands, logs)):
             processes.append(subprocess.Popen(
@@ -75,7 +78,8 @@ def run(commands, timeout):
                 process.wait()
         for log in logs:
             log.close()
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _terminated(signum, frame):
