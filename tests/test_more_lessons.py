@@ -51,13 +51,18 @@ def test_silhouette_is_exact_far_from_the_origin():
         exact, abs=1e-6)
 
 
-def test_silhouette_is_exact_with_a_cluster_far_from_the_rest():
-    # Spreads of 0.01 near 0 and 1, and a cluster near 1e8: the mean of
-    # all lies far from every sample.
+@pytest.mark.parametrize("centres, sizes, spreads", [
+    ([[0, 0], [1, 0], [1e8, 0]], [50, 50, 50], [0.01, 0.01, 0.01]),
+    ([[0, 0], [1e-5, 0], [1e3, 1e3]], [60, 60, 180], [1e-6, 1e-6, 1])])
+def test_silhouette_is_exact_with_clusters_far_apart(centres, sizes,
+                                                      spreads):
+    # Tight clusters near 0 beside one far away: no shift of the origin
+    # keeps the expanded square's digits for both.
     rng = np.random.default_rng(0)
-    samples = np.concatenate([centre + 0.01 * rng.standard_normal((50, 2))
-                              for centre in ([0, 0], [1, 0], [1e8, 0])])
-    labels = np.repeat([0, 1, 2], 50)
+    samples = np.concatenate([
+        centre + spread * rng.standard_normal((size, 2))
+        for centre, size, spread in zip(centres, sizes, spreads)])
+    labels = np.repeat([0, 1, 2], sizes)
     assert fn.silhouette_score(samples, labels) == pytest.approx(
         silhouette_score(samples, labels), abs=1e-6)
 
