@@ -421,10 +421,9 @@ def first_copies(centroids):
         tf.shape(halves[0]), seed=[0, 0], minval=1, maxval=2**20,
         dtype=tf.int64)                                        # (d, halves)
     sums = tf.reduce_sum(halves * weights, axis=[1, 2])            # (k,)
-    # Rows in the order of their sums (a stable sort, so equal sums keep
-    # the order of their rows): each run of equal sums begins with its
-    # lowest row, which every row of the run is then compared with.
-    order = tf.argsort(sums, stable=True)                          # (k,)
+    # Rows in the order of their sums: each run of equal sums is compared
+    # with its lowest row (a segment minimum of the rows' indices).
+    order = tf.argsort(sums)                                       # (k,)
     ordered = tf.gather(sums, order)
     run = tf.cumsum(tf.cast(tf.concat(
         [[False], ordered[1:] != ordered[:-1]], axis=0), tf.int32))

@@ -131,10 +131,11 @@ class KMeans:
         self._check_fitted()
         # As JSON: NumPy's numbers and arrays (an init of centroids) become
         # Python's.
-        kept = {name: getattr(self, name) for name in self.SAVED}
-        kept = {name: value if isinstance(value, str)
-                else np.asarray(value).tolist() for name, value in
-                kept.items()}
+        kept = {}
+        for name in self.SAVED:
+            value = getattr(self, name)
+            kept[name] = (value if isinstance(value, str)
+                          else np.asarray(value).tolist())
         export.save_model(path, self.cluster_centers_, self.metric, dict(
             kept, inertia=self.inertia_, n_iter=self.n_iter_))
 
