@@ -65,7 +65,7 @@ def kmeans_plus_plus_centroids(samples, n_clusters, seed, weights=None):
     return tf.gather(samples, chosen)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _kmeans_plus_plus(samples, weights, n_clusters, n_trials, seed):
     """Indices (n_clusters,) of the k-means++ centroids of centred samples,
     weighted by float64 weights (n,), or None for all 1.
