@@ -318,3 +318,46 @@ def test_large_data_with_few_features_takes_the_running_minimum():
     expected, distances = brute_force_nearest(samples, result.centroids)
     assert (result.labels == expected).mean() > 0.9999
     assert result.inertia == pytest.approx(distances.sum(), rel=1e-6)
+
+
+# %% k-means++ on large data: draws in blocks, compiled with XLA
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_kmeans_plus_plus_draws_as_a_search_of_the_running_total(compiled):
+    # Values with zeros among them, over one block or many: each draw must
+    # land where NumPy's search of the whole running total lands.
+    draw = tf.function(kmeans_tf.init._draw, jit_compile=compiled)
+    rng = np.random.default_rng(0)
+    for n in [1, 5, 1023, 1024, 1025, 70_001]:
+        values = rng.random(n) ** 4
+        values[rng.random(n) < 0.3] = 0
+        values[-1] = 1.0                       # not all zero
+        uniforms = rng.random(50)
+        running = np.cumsum(values)
+        expected = np.minimum(np.searchsorted(running, uniforms * running[-1]),
+                              n - 1)
+        got = draw(kmeans_tf.init._in_blocks(tf.constant(values)),
+                   tf.constant(uniforms), n).numpy()
+        np.testing.assert_array_equal(got, expected)
+        assert (values[got] > 0).all()
+
+
+def test_kmeans_plus_plus_on_large_data_as_good_as_sklearns():
+    # 60,000 x 5 is XLA's size (distances.XLA_MIN_VALUES). Random starts
+    # end 4.7 times as far from the samples as k-means++'s, so a draw that
+    # strayed from D² would show.
+    from sklearn.cluster import kmeans_plusplus
+    rng = np.random.default_rng(0)
+    k = 20
+    centres = rng.uniform(-10, 10, (k, 5))
+    samples = (centres[rng.integers(0, k, 60_000)]
+               + rng.standard_normal((60_000, 5))).astype(np.float32)
+
+    def inertia(centroids):
+        return brute_force_nearest(samples, centroids)[1].sum()
+
+    ours = [inertia(fn.kmeans(samples, k, seed=s, max_iter=0).centroids)
+            for s in range(30)]
+    theirs = [inertia(kmeans_plusplus(samples, k, random_state=s)[0])
+              for s in range(30)]
+    assert abs(np.mean(ours) / np.mean(theirs) - 1) < 0.1
