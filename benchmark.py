@@ -4,7 +4,8 @@ Times Lloyd's iterations of four k-means implementations on the same data
 from the same initial centroids, in one process, taking turns, and prints
 the median time per iteration (a whole fit divided by its iterations, so
 each library's set-up counts too), the peak extra memory of a run, and the
-final inertia of each, which must agree. Then, in fresh processes, the
+final inertia of each, which must agree. Then it times runs to convergence,
+and the k-means++ start alone, and, in fresh processes, takes the
 whole-process peak memory of a 10-million-sample run, and how long a lesson
 script takes next to TensorFlow's own import.
 
@@ -47,6 +48,14 @@ QUICK_CONVERGENCE_CASES = [("20,000 x 16, k=32", 20_000, 16, 32, 4, 2)]
 MORE_CONVERGENCE_CASES = [("200,000 x 32, k=64", 200_000, 32, 64, 4, 3),
                           ("50,000 x 32, k=1000", 50_000, 32, 1000, 8, 2),
                           ("500,000 x 8, k=32", 500_000, 8, 32, 4, 3)]
+# The k-means++ start alone: (name, n_samples, n_features, n_clusters,
+# repeats), scikit-learn's kmeans_plusplus against this project's (faiss
+# starts at random).
+START_CASES = [("1,000,000 x 2, k=100", 1_000_000, 2, 100, 3),
+               ("200,000 x 64, k=64", 200_000, 64, 64, 3),
+               ("100,000 x 16, k=256", 100_000, 16, 256, 3),
+               ("10,000,000 x 2, k=100", 10_000_000, 2, 100, 1)]
+QUICK_START_CASES = [("100,000 x 4, k=20", 100_000, 4, 20, 2)]
 # The lesson's broadcast holds n x k x d floats twice over; skip it above.
 LESSON_MAX_BYTES = 8 * 2**30
 MEMORY_CASE = (10_000_000, 2, 100, 3)
@@ -282,6 +291,37 @@ def convergence_case(name, n, d, k, side, repeats):
     return rows
 
 
+def start_case(name, n, d, k, repeats):
+    """Seconds to choose k starting centroids by k-means++ on normal
+    samples, this project's and scikit-learn's, and the inertia of each
+    start (the mean over the repeats: the seeds differ, so the starts do).
+    Each is run once untimed first: this project compiles there."""
+    from sklearn.cluster import kmeans_plusplus
+    import functions as fn
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal((n, d), dtype=np.float32)
+    runners = {
+        "this project": lambda seed: fn.kmeans_tf.
+        choose_kmeans_plus_plus_centroids(samples, k, seed=seed).numpy(),
+        "scikit-learn": lambda seed: kmeans_plusplus(
+            samples, k, random_state=seed)[0]}
+    times = {label: [] for label in runners}
+    inertias = {label: [] for label in runners}
+    for label, run in runners.items():
+        run(repeats)                            # warm up, a seed not timed
+    for repeat in range(repeats):
+        for label, run in taking_turns(runners, repeat):
+            start = time.perf_counter()
+            centroids = run(repeat)
+            times[label].append(time.perf_counter() - start)
+            inertias[label].append(inertia(samples, centroids))
+    print(f"  {name}: done", flush=True)
+    reference = np.median(times["scikit-learn"])
+    return [(name, label, np.median(times[label]) * 1e3,
+             np.median(times[label]) / reference, np.mean(inertias[label]))
+            for label in runners]
+
+
 def brute_nearest(samples, centroids):
     """Each sample's nearest centroid, in float64 NumPy, by chunks."""
     centroids = np.asarray(centroids, np.float64)
@@ -368,7 +408,16 @@ def main():
                  "iterations", "vs fastest peer", "labels unlike Lloyd's"],
                 ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"], convergence)
 
-    if args.convergence_only or args.case or args.more:
+    if args.convergence_only or args.more:
+        return
+    starts = []
+    for case in chosen(QUICK_START_CASES if args.quick else START_CASES):
+        print(f"k-means++ start {case[0]}:", flush=True)
+        starts += start_case(*case)
+    print_table(["case (k-means++ start)", "implementation", "ms",
+                 "vs scikit-learn", "mean inertia of the start"],
+                ["{}", "{}", "{:.0f}", "{:.2f}", "{:.7g}"], starts)
+    if args.case:
         return
     if not args.quick:
         n, d, k, iterations = MEMORY_CASE
