@@ -8,7 +8,8 @@ import functools
 import math
 
 from ._tensorflow import Traced, tf
-from .distances import compiled_size, largest_magnitude, power_of_two_scale
+from .distances import (compiled_size, direct_form, largest_magnitude,
+                        power_of_two_scale)
 
 # k-means++ sums the samples' D² by blocks of this many, to draw a sample
 # in two short searches (see _kmeans_plus_plus).
@@ -64,18 +65,21 @@ def kmeans_plus_plus_centroids(samples, n_clusters, seed, weights=None):
     n_trials = 2 + int(math.log(n_clusters))
     if weights is not None:
         weights = tf.cast(weights, tf.float64)
+    by_columns = direct_form(samples.shape[1])
     chosen = _compiled(compiled_size(*samples.shape))(
-        tf.transpose(centred), weights, tf.constant(n_clusters),
-        tf.fill([n_clusters], -1), tf.constant(n_trials),
-        tf.constant([int(seed), 0], tf.int64))
+        tf.transpose(centred) if by_columns else centred, weights,
+        tf.constant(n_clusters), tf.fill([n_clusters], -1),
+        tf.constant(n_trials), tf.constant([int(seed), 0], tf.int64),
+        by_columns)
     return tf.gather(samples, chosen)
 
 
-def _kmeans_plus_plus(columns, weights, n_clusters, chosen, n_trials, seed):
-    """Indices (n_clusters,) of the k-means++ centroids of centred samples,
-    given feature-major as `columns` (d, n), weighted by float64 weights
-    (n,), or None for all 1. `chosen` is (n_clusters,) of anything: the
-    table the indices fill.
+def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
+                      by_columns):
+    """Indices (n_clusters,) of the k-means++ centroids of centred samples
+    (n, d), or (d, n) `by_columns`, weighted by float64 weights (n,), or
+    None for all 1. `chosen` is (n_clusters,) of anything: the table the
+    indices fill.
 
     Randomness is stateless: step i draws from `seed` folded with i, so the
     same seed gives the same choice in every process.
@@ -84,16 +88,19 @@ def _kmeans_plus_plus(columns, weights, n_clusters, chosen, n_trials, seed):
     candidate's potential (the total D² if it were chosen) at once, the
     other lowers each sample's D² by its distance to the candidate kept.
     The draws take the D² in blocks (`_draw`), with no running total over
-    all the samples. Potentials add up in float64, so that two candidates
-    a few units of float32 rounding apart are told apart. The samples are feature-major so that each
-    candidate's sum over the samples runs along a row, which XLA
-    vectorises: at 10,000,000 x 2, 30 ms for 6 candidates' potentials,
-    against 358 ms sample-major (measured, 2 cores). Indices are taken by
-    tf.gather, not by slicing with a tensor (x[:, i]): XLA would need the
-    index as a constant, and would make every argument one, compiling
-    again for every data set.
+    all the samples. Potentials add up in float64. With few features
+    (`distances.direct_form`) the samples come feature-major and all
+    distances from differences: each candidate's sum over the samples then
+    runs along a row, which XLA vectorises (at 10,000,000 x 2, 30 ms for 6
+    candidates' potentials, against 358 ms sample-major). With more, the
+    potentials come from one matrix product, rounding and all: they only
+    rank the candidates (at 300,000 x 32, k=64, 0.29 s against 0.68 by
+    differences); D² itself still comes from differences. Indices are
+    taken by tf.gather, not by slicing with a tensor (x[:, i]): XLA would
+    need the index as a constant, and would make every argument one,
+    compiling again for every data set.
     """
-    n = tf.shape(columns)[1]
+    n = tf.shape(samples)[1 if by_columns else 0]
     if weights is None:
         first = tf.random.stateless_uniform((), seed, 0, n, dtype=tf.int32)
     else:               # a draw on the running total of the weights
@@ -106,29 +113,46 @@ def _kmeans_plus_plus(columns, weights, n_clusters, chosen, n_trials, seed):
         values = tf.cast(values, tf.float64)
         return values if weights is None else weights * values
 
-    def squared_distances(centres):     # (d, m) -> (m, n), by differences
-        return tf.reduce_sum(
-            (columns[:, tf.newaxis, :] - centres[:, :, tf.newaxis]) ** 2,
-            axis=0)
+    if by_columns:
+        def taken(indices):                            # (d, m)
+            return tf.gather(samples, indices, axis=1)
+
+        def squared_distances(centres):     # (d, m) -> (m, n), by differences
+            return tf.reduce_sum(
+                (samples[:, tf.newaxis, :] - centres[:, :, tf.newaxis]) ** 2,
+                axis=0)
+        ranking_distances = squared_distances
+    else:
+        norms = tf.reduce_sum(samples ** 2, axis=1)
+
+        def taken(indices):                            # (m, d)
+            return tf.gather(samples, indices)
+
+        def squared_distances(centres):     # (m, d) -> (m, n), by differences
+            return tf.reduce_sum(
+                (samples[tf.newaxis] - centres[:, tf.newaxis]) ** 2, axis=2)
+
+        def ranking_distances(centres):     # by product: ||c||² - 2 c.x + ||x||²
+            return tf.maximum(
+                tf.reduce_sum(centres ** 2, axis=1)[:, tf.newaxis]
+                - 2 * tf.matmul(centres, samples, transpose_b=True) + norms, 0)
 
     def choose_next(i, chosen, closest, blocks):
         step_seed = tf.random.experimental.stateless_fold_in(seed, i)
         candidates = _draw(blocks, tf.random.stateless_uniform(
             (n_trials,), step_seed, dtype=tf.float64), n)
         potentials = tf.reduce_sum(weighted(tf.minimum(
-            closest, squared_distances(tf.gather(columns, candidates,
-                                                 axis=1)))), axis=1)
+            closest, ranking_distances(taken(candidates)))), axis=1)
         best = tf.gather(candidates, tf.argmin(potentials))
-        closest = tf.minimum(closest, squared_distances(
-            tf.gather(columns, best[tf.newaxis], axis=1))[0])
+        closest = tf.minimum(closest,
+                             squared_distances(taken(best[tf.newaxis]))[0])
         chosen = tf.tensor_scatter_nd_update(chosen, [[i]], [best])
         # Of the shape it came in with, however loosely the number of
         # samples was traced (reduce_retracing), as tf.while_loop requires.
         return (i + 1, chosen, closest,
                 tf.ensure_shape(_in_blocks(weighted(closest)), blocks.shape))
 
-    closest = squared_distances(tf.gather(columns, first[tf.newaxis],
-                                          axis=1))[0]
+    closest = squared_distances(taken(first[tf.newaxis]))[0]
     # The loop's end is a tensor, not a constant: XLA would unroll it.
     _, chosen, _, _ = tf.while_loop(
         lambda i, *_: i < n_clusters, choose_next,

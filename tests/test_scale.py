@@ -342,16 +342,21 @@ def test_kmeans_plus_plus_draws_as_a_search_of_the_running_total(compiled):
         assert (values[got] > 0).all()
 
 
-def test_kmeans_plus_plus_on_large_data_as_good_as_sklearns():
-    # 60,000 x 5 is XLA's size (distances.XLA_MIN_VALUES). Random starts
-    # end 4.7 times as far from the samples as k-means++'s, so a draw that
-    # strayed from D² would show.
+@pytest.mark.parametrize("n_samples, n_features", [(100_000, 2),
+                                                    (60_000, 5)])
+def test_kmeans_plus_plus_on_large_data_as_good_as_sklearns(n_samples,
+                                                            n_features):
+    # XLA's sizes (distances.XLA_MIN_VALUES), by differences (2 features)
+    # and by product (5). Random starts end 4.7 times as far from the
+    # samples as k-means++'s (5 features), so a draw that strayed from D²
+    # would show.
     from sklearn.cluster import kmeans_plusplus
     rng = np.random.default_rng(0)
     k = 20
-    centres = rng.uniform(-10, 10, (k, 5))
-    samples = (centres[rng.integers(0, k, 60_000)]
-               + rng.standard_normal((60_000, 5))).astype(np.float32)
+    centres = rng.uniform(-10, 10, (k, n_features))
+    samples = (centres[rng.integers(0, k, n_samples)]
+               + rng.standard_normal((n_samples, n_features))
+               ).astype(np.float32)
 
     def inertia(centroids):
         return brute_force_nearest(samples, centroids)[1].sum()
