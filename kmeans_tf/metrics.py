@@ -6,14 +6,14 @@ call `silhouette` and `bic`, which assume it checked.
 import numpy as np
 
 from . import distances
-from ._tensorflow import tf
+from ._tensorflow import Traced, tf
 from .checks import (check_centroids, check_int, check_labels, check_samples,
                      check_seed)
 from .distances import assign, inertia_of
 from .stats import cluster_sums
 
-# The silhouette's differences held at once: 32 MB of float64.
-DIFFERENCE_VALUES = 2**22
+# The silhouette's distances held at once: 32 MB of float64.
+DISTANCE_VALUES = 2**22
 
 
 def silhouette(samples, labels, chunk_size):
@@ -21,37 +21,54 @@ def silhouette(samples, labels, chunk_size):
 
     It needs every pairwise distance, n² of them, so it goes a chunk of
     rows at a time: at most chunk_size, and few enough that the chunk's
-    differences (m, n, d) hold at most DIFFERENCE_VALUES numbers. Per
-    chunk, one matrix product with the one-hot labels (`tf.one_hot`) sums
-    each row's distances per cluster. The distances come from the
-    differences, exactly: the expanded square ||x||² + ||y||² - 2 x·y loses
-    the digits of small distances wherever the data lie far from the
-    origin chosen (tight clusters near 0 and a large one near 1e3: 0.830
-    about the median, 0.867 about the mean, against 0.925).
+    distances (m, n) hold at most DISTANCE_VALUES numbers. Per chunk, one
+    matrix product with the one-hot labels (`tf.one_hot`) sums each row's
+    distances per cluster. The distances come from the differences,
+    exactly: the expanded square ||x||² + ||y||² - 2 x·y loses the digits
+    of small distances wherever the data lie far from the origin chosen
+    (tight clusters near 0 and a large one near 1e3: 0.830 about the
+    median, 0.867 about the mean, against 0.925). Each chunk is compiled
+    by XLA (`_chunk_scores`), which makes the distances from the
+    differences in one pass, with no (m, n, d) tensor of them.
     """
-    n, d = samples.shape
+    n, _ = samples.shape
     one_hot = tf.one_hot(labels, int(tf.reduce_max(labels)) + 1,
                          dtype=tf.float64)                        # (n, k)
     counts = tf.reduce_sum(one_hot, axis=0)                       # (k,)
-    chunk_size = max(1, min(chunk_size, DIFFERENCE_VALUES // (n * d)))
-    scores = []
-    for start in range(0, n, chunk_size):
-        rows = samples[start:start + chunk_size]                  # (m, d)
-        distances = tf.sqrt(tf.reduce_sum(
-            (rows[:, tf.newaxis, :] - samples) ** 2, axis=2))     # (m, n)
-        per_cluster = tf.matmul(distances, one_hot)               # (m, k)
-        own = tf.one_hot(labels[start:start + chunk_size],
-                         one_hot.shape[1], on_value=True, off_value=False)
-        own_count = tf.reduce_sum(tf.where(own, counts, 0), axis=1)
-        a = (tf.reduce_sum(tf.where(own, per_cluster, 0), axis=1)
-             / tf.maximum(own_count - 1, 1))
-        others = tf.where(own | (counts == 0), float("inf"),
-                          per_cluster / counts)
-        b = tf.reduce_min(others, axis=1)
-        spread = tf.maximum(a, b)
-        scores.append(tf.where((own_count > 1) & (spread > 0),
-                               (b - a) / tf.where(spread > 0, spread, 1), 0))
+    chunk_size = max(1, min(chunk_size, DISTANCE_VALUES // n))
+    columns = tf.transpose(samples)                               # (d, n)
+    scores = [_chunk_scores(columns[:, start:start + chunk_size],
+                            labels[start:start + chunk_size], columns,
+                            one_hot, counts)
+              for start in range(0, n, chunk_size)]
     return float(tf.reduce_mean(tf.concat(scores, axis=0)))
+
+
+def _silhouettes(rows, row_labels, columns, one_hot, counts):
+    """The silhouette of each of the m samples `rows` (d, m), labelled
+    `row_labels`, among all n samples `columns` (d, n), whose labels are
+    `one_hot` (n, k) and the clusters' sizes `counts` (k,). Feature-major:
+    each row's distances then add up along the samples' axis, which XLA
+    vectorises."""
+    distances = tf.sqrt(tf.reduce_sum(
+        (rows[:, :, tf.newaxis] - columns[:, tf.newaxis, :]) ** 2,
+        axis=0))                                                  # (m, n)
+    per_cluster = tf.matmul(distances, one_hot)                   # (m, k)
+    own = tf.one_hot(row_labels, one_hot.shape[1], on_value=True,
+                     off_value=False)
+    own_count = tf.reduce_sum(tf.where(own, counts, 0), axis=1)
+    a = (tf.reduce_sum(tf.where(own, per_cluster, 0), axis=1)
+         / tf.maximum(own_count - 1, 1))
+    others = tf.where(own | (counts == 0), tf.constant(np.inf, tf.float64),
+                      per_cluster / counts)
+    b = tf.reduce_min(others, axis=1)
+    spread = tf.maximum(a, b)
+    return tf.where((own_count > 1) & (spread > 0),
+                    (b - a) / tf.where(spread > 0, spread, 1), 0)
+
+
+# One compilation for each shape of chunk: at most two for a silhouette.
+_chunk_scores = Traced(_silhouettes, jit_compile=True)
 
 
 def bic(samples, centroids, scale=1.0):
@@ -105,7 +122,7 @@ def silhouette_score(samples, labels, chunk_size=1024, *, sample_size=None,
         with at least 2 distinct values and fewer than n_samples.
     chunk_size : int
         Rows of the (n_samples, n_samples) distance matrix held at once, at
-        most (fewer when their differences would exceed DIFFERENCE_VALUES
+        most (fewer when their distances would exceed DISTANCE_VALUES
         numbers).
     sample_size : int >= 2, optional
         Score a random subset of this many samples (as scikit-learn's
