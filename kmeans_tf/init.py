@@ -8,12 +8,20 @@ import functools
 import math
 
 from ._tensorflow import Traced, tf
-from .distances import (compiled_size, direct_form, largest_magnitude,
+from .distances import (direct_form, largest_magnitude,
                         power_of_two_scale)
 
 # k-means++ sums the samples' D² by blocks of this many, to draw a sample
 # in two short searches (see _kmeans_plus_plus).
 SAMPLING_BLOCK = 1024
+# k-means++ compiles with XLA when its work, n_samples * n_features *
+# n_clusters, is at least XLA_MIN_WORK, or the samples hold at least
+# XLA_MIN_VALUES: below, the compile (1 to 1.5 s) costs more than it saves
+# (a first start at 100,000 x 2, k=8: 1.35 s with XLA, 0.45 without), and
+# the plain graph's temporaries, a few (n_trials, n_samples) tensors, stay
+# small.
+XLA_MIN_WORK = 200_000_000
+XLA_MIN_VALUES = 2**22
 
 
 def initial_centroids(init, samples, n_clusters, seed, weights=None):
@@ -57,29 +65,34 @@ def kmeans_plus_plus_centroids(samples, n_clusters, seed, weights=None):
     to its nearest centroid so far; the greedy refinement draws
     2 + log(n_clusters) candidates per step and keeps the one that lowers
     the total D² most. The samples are scaled by a power of two and
-    centred first (see `distances`), which keeps D² finite and exact for
-    data of any size and far from the origin.
+    centred first (see `distances`), which keeps D² finite for data of any
+    size, and its digits for data far from the origin.
     """
     scaled = samples * power_of_two_scale(largest_magnitude(samples))
     centred = scaled - tf.reduce_mean(scaled, axis=0)
+    del scaled                                   # one copy fewer held
     n_trials = 2 + int(math.log(n_clusters))
     if weights is not None:
         weights = tf.cast(weights, tf.float64)
-    by_columns = direct_form(samples.shape[1])
-    chosen = _compiled(compiled_size(*samples.shape))(
-        tf.transpose(centred) if by_columns else centred, weights,
+    n, d = samples.shape
+    by_columns = direct_form(d)
+    if by_columns:
+        centred = tf.transpose(centred)
+    chosen = _compiled(n * d * n_clusters >= XLA_MIN_WORK
+                       or n * d >= XLA_MIN_VALUES)(
+        centred, weights,
         tf.constant(n_clusters), tf.fill([n_clusters], -1),
         tf.constant(n_trials), tf.constant([int(seed), 0], tf.int64),
-        by_columns)
+        d if by_columns else None)
     return tf.gather(samples, chosen)
 
 
 def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
-                      by_columns):
+                      columns):
     """Indices (n_clusters,) of the k-means++ centroids of centred samples
-    (n, d), or (d, n) `by_columns`, weighted by float64 weights (n,), or
-    None for all 1. `chosen` is (n_clusters,) of anything: the table the
-    indices fill.
+    (n, d), or (d, n) when `columns` is d (else None), weighted by float64
+    weights (n,), or None for all 1. `chosen` is an int32 table
+    (n_clusters,) for the indices, its values unused.
 
     Randomness is stateless: step i draws from `seed` folded with i, so the
     same seed gives the same choice in every process.
@@ -88,7 +101,9 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
     candidate's potential (the total D² if it were chosen) at once, the
     other lowers each sample's D² by its distance to the candidate kept.
     The draws take the D² in blocks (`_draw`), with no running total over
-    all the samples. Potentials add up in float64. With few features
+    all the samples, in float64. Potentials add up in the samples' dtype
+    (unweighted): XLA writes out what a long sum adds, and in float64 that
+    was 480 MB at 10,000,000 x 2, k=100. With few features
     (`distances.direct_form`) the samples come feature-major and all
     distances from differences: each candidate's sum over the samples then
     runs along a row, which XLA vectorises (at 10,000,000 x 2, 30 ms for 6
@@ -96,11 +111,12 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
     potentials come from one matrix product, rounding and all: they only
     rank the candidates (at 300,000 x 32, k=64, 0.29 s against 0.68 by
     differences); D² itself still comes from differences. Indices are
-    taken by tf.gather, not by slicing with a tensor (x[:, i]): XLA would
-    need the index as a constant, and would make every argument one,
-    compiling again for every data set.
+    taken by tf.gather: slicing by a tensor here (candidates[i] and
+    x[:, i]) made XLA take every argument as a constant, fold the whole
+    run while compiling (31 s at 200,000 x 2) and compile again for every
+    data set.
     """
-    n = tf.shape(samples)[1 if by_columns else 0]
+    n = tf.shape(samples)[0 if columns is None else 1]
     if weights is None:
         first = tf.random.stateless_uniform((), seed, 0, n, dtype=tf.int32)
     else:               # a draw on the running total of the weights
@@ -110,17 +126,20 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
             cumulative, draw * cumulative[-1], side="right")[0], n - 1)
 
     def weighted(values):        # w * values (float64), by sample (last axis)
-        values = tf.cast(values, tf.float64)
-        return values if weights is None else weights * values
+        if weights is None:
+            return values
+        return weights * tf.cast(values, tf.float64)
 
-    if by_columns:
+    def d2_blocks(closest):      # the weighted D² for `_draw`, float64
+        return _in_blocks(tf.cast(weighted(closest), tf.float64))
+
+    if columns is not None:
         def taken(indices):                            # (d, m)
             return tf.gather(samples, indices, axis=1)
 
         def squared_distances(centres):     # (d, m) -> (m, n), by differences
-            return tf.reduce_sum(
-                (samples[:, tf.newaxis, :] - centres[:, :, tf.newaxis]) ** 2,
-                axis=0)
+            return tf.add_n([(samples[j] - centres[j][:, tf.newaxis]) ** 2
+                             for j in range(columns)])
         ranking_distances = squared_distances
     else:
         norms = tf.reduce_sum(samples ** 2, axis=1)
@@ -150,14 +169,14 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
         # Of the shape it came in with, however loosely the number of
         # samples was traced (reduce_retracing), as tf.while_loop requires.
         return (i + 1, chosen, closest,
-                tf.ensure_shape(_in_blocks(weighted(closest)), blocks.shape))
+                tf.ensure_shape(d2_blocks(closest), blocks.shape))
 
     closest = squared_distances(taken(first[tf.newaxis]))[0]
     # The loop's end is a tensor, not a constant: XLA would unroll it.
     _, chosen, _, _ = tf.while_loop(
         lambda i, *_: i < n_clusters, choose_next,
         (tf.constant(1), tf.tensor_scatter_nd_update(chosen, [[0]], [first]),
-         closest, _in_blocks(weighted(closest))))
+         closest, d2_blocks(closest)))
     return chosen
 
 
