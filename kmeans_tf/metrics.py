@@ -67,7 +67,8 @@ def _silhouettes(rows, row_labels, columns, one_hot, counts):
                     (b - a) / tf.where(spread > 0, spread, 1), 0)
 
 
-# One compilation for each shape of chunk: at most two for a silhouette.
+# One compilation for each shape of chunk and number of labels: at most two
+# for a silhouette.
 _chunk_scores = Traced(_silhouettes, jit_compile=True)
 
 
