@@ -344,13 +344,14 @@ def test_kmeans_plus_plus_draws_as_a_search_of_the_running_total(compiled):
 
 @pytest.mark.parametrize("n_samples, n_features", [(100_000, 2),
                                                     (60_000, 5)])
-def test_kmeans_plus_plus_on_large_data_as_good_as_sklearns(n_samples,
-                                                            n_features):
-    # XLA's sizes (distances.XLA_MIN_VALUES), by differences (2 features)
-    # and by product (5). Random starts end 4.7 times as far from the
-    # samples as k-means++'s (5 features), so a draw that strayed from D²
-    # would show.
+def test_kmeans_plus_plus_under_xla_as_good_as_sklearns(
+        monkeypatch, n_samples, n_features):
+    # Compiled by XLA, which takes over from init.XLA_MIN_WORK on, here
+    # lowered to 0: by differences (2 features) and by product (5). Random
+    # starts end 4.7 times as far from the samples as k-means++'s (5
+    # features), so a draw that strayed from D² would show.
     from sklearn.cluster import kmeans_plusplus
+    monkeypatch.setattr(kmeans_tf.init, "XLA_MIN_WORK", 0)
     rng = np.random.default_rng(0)
     k = 20
     centres = rng.uniform(-10, 10, (k, n_features))
