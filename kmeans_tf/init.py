@@ -8,8 +8,7 @@ import functools
 import math
 
 from ._tensorflow import Traced, tf
-from .distances import (direct_form, largest_magnitude,
-                        power_of_two_scale)
+from .distances import direct_form, largest_magnitude, power_of_two_scale
 
 # k-means++ sums the samples' D² by blocks of this many, to draw a sample
 # in two short searches (see _kmeans_plus_plus).
@@ -78,10 +77,9 @@ def kmeans_plus_plus_centroids(samples, n_clusters, seed, weights=None):
     by_columns = direct_form(d)
     if by_columns:
         centred = tf.transpose(centred)
-    chosen = _compiled(n * d * n_clusters >= XLA_MIN_WORK
-                       or n * d >= XLA_MIN_VALUES)(
-        centred, weights,
-        tf.constant(n_clusters), tf.fill([n_clusters], -1),
+    xla = n * d * n_clusters >= XLA_MIN_WORK or n * d >= XLA_MIN_VALUES
+    chosen = _compiled(xla)(
+        centred, weights, tf.constant(n_clusters), tf.fill([n_clusters], -1),
         tf.constant(n_trials), tf.constant([int(seed), 0], tf.int64),
         d if by_columns else None)
     return tf.gather(samples, chosen)
@@ -92,7 +90,8 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
     """Indices (n_clusters,) of the k-means++ centroids of centred samples
     (n, d), or (d, n) when `columns` is d (else None), weighted by float64
     weights (n,), or None for all 1. `chosen` is an int32 table
-    (n_clusters,) for the indices, its values unused.
+    (n_clusters,) for the indices, its values unused: passed in, its size
+    is known to XLA while the loop's end stays a tensor (see below).
 
     Randomness is stateless: step i draws from `seed` folded with i, so the
     same seed gives the same choice in every process.
@@ -125,7 +124,7 @@ def _kmeans_plus_plus(samples, weights, n_clusters, chosen, n_trials, seed,
         first = tf.minimum(tf.searchsorted(
             cumulative, draw * cumulative[-1], side="right")[0], n - 1)
 
-    def weighted(values):        # w * values (float64), by sample (last axis)
+    def weighted(values):   # w * values (float64 with weights), last axis
         if weights is None:
             return values
         return weights * tf.cast(values, tf.float64)
