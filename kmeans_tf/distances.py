@@ -98,6 +98,20 @@ ARGMIN_GROUP = 8
 # 200,000 x 64, k=64      13.9 -> 60.4    are faster)
 COLUMN_MIN_MAX_FEATURES = 16
 COLUMN_GROUP = 16
+# From this many features, groups of SMALL_COLUMN_GROUP clusters instead:
+# a group's unrolled body is a cluster's features times its clusters, and
+# a smaller body compiles faster. Measured (2 cores, ms a Lloyd iteration
+# and s for a first fit of 20 iterations, groups of 16 then 8,
+# alternating in one process):
+# 100,000 x 16, k=256     13.1 -> 12.1 ms    3.6 -> 2.0 s
+# 200,000 x 16, k=64       7.9 ->  7.7       4.3 -> 2.3
+# 200,000 x 12, k=256     25.3 -> 24.3       4.2 -> 2.6
+# and with fewer features the smaller groups were slower:
+# 300,000 x 10, k=64      10.7 -> 11.3       3.7 -> 2.3
+# 200,000 x 8, k=100       6.5 ->  7.3       2.5 -> 1.6
+# 200,000 x 8, k=1000     50.2 -> 53.7       4.1 -> 2.9
+SMALL_GROUP_MIN_FEATURES = 12
+SMALL_COLUMN_GROUP = 8
 # The samples feature by feature are a copy of them all, beside the
 # chunks: with more features than DIRECT_MAX_FEATURES, taken only while it
 # is at most this large (then the product's chunks, within CHUNK_BYTES).
@@ -349,8 +363,8 @@ def running_minimum(columns, centroids, n_clusters, n_features):
     as `first_lowest` needs them (measured 96 ms for 10M x 2 against 100
     centroids, 147 ms with the differences). Above DIRECT_MAX_FEATURES
     features or RUNNING_MIN_MAX_CLUSTERS clusters, a loop goes over groups
-    of clusters (see COLUMN_MIN_MAX_FEATURES), keeping the best so far
-    across them.
+    of clusters (see COLUMN_MIN_MAX_FEATURES and SMALL_COLUMN_GROUP),
+    keeping the best so far across them.
     """
     offsets = tf.reduce_sum(centroids ** 2, axis=1)               # (k,)
     if direct_form(n_features) and n_clusters <= RUNNING_MIN_MAX_CLUSTERS:
@@ -358,7 +372,9 @@ def running_minimum(columns, centroids, n_clusters, n_features):
             offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
                                    for f in range(n_features)])
             for j in range(n_clusters))
-    n_groups = -(-n_clusters // COLUMN_GROUP)
+    n_groups = -(-n_clusters // (SMALL_COLUMN_GROUP if n_features
+                                 >= SMALL_GROUP_MIN_FEATURES
+                                 else COLUMN_GROUP))
     size = -(-n_clusters // n_groups)                 # groups of equal size
     # The padding's clusters, at an infinite offset, never win.
     offsets = tf.pad(offsets, [[0, n_groups * size - n_clusters]],

@@ -238,8 +238,9 @@ def assert_lowest_nearest(labels, samples, centroids):
 def test_running_minimum_equals_brute_force_lowest_index_on_ties(
         n_features, n_clusters):
     # Unrolled over the clusters up to 4 features and 256 clusters; else by
-    # groups of clusters in a loop (40 clusters: 3 groups of 14, with 2
-    # clusters of padding; 300: 19 groups of 16, with 4).
+    # groups of clusters in a loop (40 clusters of 8 features: 3 groups of
+    # 14, with 2 clusters of padding; 300 of 2: 19 groups of 16, with 4; 300
+    # of 16: 38 groups of 8, with 4).
     samples, centroids = tied_integers(n_features, n_clusters, 8)
     labels = kmeans_tf.distances._running_minimum_xla(
         [tf.constant(column) for column in samples.T],
