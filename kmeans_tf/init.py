@@ -90,8 +90,8 @@ def _kmeans_plus_plus(samples, scale, weights, n_clusters, chosen, n_trials,
     float64 weights (n,), or None for all 1. Made in the compiled graph,
     the centred copy is the only one: made eagerly, the scaled samples,
     the centred ones and their transpose were each a copy, two of them
-    alive at once (at 10,000,000 x 2, a default fit's whole-process peak
-    was 1,605 MB, and is 1,521). `chosen` is an int32 table
+    alive at once (at 10,000,000 x 2, k=100, a default fit's whole-process
+    peak was 1,607 MB, and is 1,522). `chosen` is an int32 table
     (n_clusters,) for the indices, its values unused: passed in, its size
     is known to XLA while the loop's end stays a tensor (see below).
 
@@ -103,8 +103,10 @@ def _kmeans_plus_plus(samples, scale, weights, n_clusters, chosen, n_trials,
     other lowers each sample's D² by its distance to the candidate kept.
     The draws take the D² in blocks (`_draw`), with no running total over
     all the samples, in float64. Potentials add up in the samples' dtype
-    (unweighted): XLA writes out what a long sum adds, and in float64 that
-    was 480 MB at 10,000,000 x 2, k=100. With few features
+    (unweighted): XLA hands a long sum to YNNPACK, which takes its input
+    written out, every candidate's distances (240 MB at 10,000,000 x 2,
+    k=100; in float64 the process took more still, and sums by blocks of
+    samples were slower). With few features
     (`distances.direct_form`) the samples come feature-major and all
     distances from differences: each candidate's sum over the samples then
     runs along a row, which XLA vectorises (at 10,000,000 x 2, 30 ms for 6
