@@ -372,9 +372,10 @@ def running_minimum(columns, centroids, n_clusters, n_features):
             offsets[j] + tf.add_n([-2 * centroids[j, f] * columns[f]
                                    for f in range(n_features)])
             for j in range(n_clusters))
-    n_groups = -(-n_clusters // (SMALL_COLUMN_GROUP if n_features
-                                 >= SMALL_GROUP_MIN_FEATURES
-                                 else COLUMN_GROUP))
+    clusters_a_group = (SMALL_COLUMN_GROUP
+                        if n_features >= SMALL_GROUP_MIN_FEATURES
+                        else COLUMN_GROUP)
+    n_groups = -(-n_clusters // clusters_a_group)
     size = -(-n_clusters // n_groups)                 # groups of equal size
     # The padding's clusters, at an infinite offset, never win.
     offsets = tf.pad(offsets, [[0, n_groups * size - n_clusters]],

@@ -119,6 +119,7 @@ def _kmeans_plus_plus(samples, scale, weights, n_clusters, chosen, n_trials,
     run while compiling (31 s at 200,000 x 2) and compile again for every
     data set.
     """
+    # From here on, `samples` are the scaled and centred ones.
     scaled = samples * scale
     samples = scaled - tf.reduce_mean(scaled, axis=0)
     if columns is not None:
