@@ -181,16 +181,24 @@ def relocate_empty(samples, n, centroids, labels, sums, counts,
     Each sample's distance is to the centroid it is assigned to. The i-th
     empty cluster (in index order) takes the i-th farthest sample, which
     leaves the cluster it was in, with its weight: scikit-learn's rule, so
-    from the same start the two agree. Rows from n on are padding and never
-    move. Returns the corrected sums and counts.
+    from the same start the two agree. A cluster is empty when its weights
+    sum to 0, and only samples of positive weight are taken: one of weight
+    0 would leave it empty, and its centroid where it was (scikit-learn's
+    would go to the origin). Rows from n on are padding and never move.
+    Returns the corrected sums and counts.
     """
     k = tf.shape(sums)[0]
     empty = counts == 0
     distances = squared_distances(samples, centroids, labels)
-    distances = tf.where(tf.range(tf.shape(labels)[0]) < n, distances, -1)
-    farthest = tf.math.top_k(distances, k=k).indices               # (k,)
+    takeable = tf.range(tf.shape(labels)[0]) < n
+    if weights is not None:
+        takeable &= weights > 0
+    distances = tf.where(takeable, distances, -1)
+    farthest = tf.math.top_k(distances, k=k)                      # (k,)
     rank = tf.maximum(tf.cumsum(tf.cast(empty, tf.int32)) - 1, 0)
-    donors = tf.gather(farthest, rank)         # a sample for each cluster
+    donors = tf.gather(farthest.indices, rank)  # a sample for each cluster
+    # With fewer samples to take than empty clusters, the last stay empty.
+    empty &= tf.gather(farthest.values, rank) >= 0
     moved = tf.gather(samples, donors)                               # (k, d)
     moved_weights = (tf.ones_like(counts) if weights is None
                      else tf.gather(weights, donors))                # (k,)

@@ -245,7 +245,9 @@ def _relocate_empty(dataset, centroids, centre, sums, counts,
     far_labels, far_weights = np.zeros(0, np.int32), np.zeros(0)
     for batch, weights in dataset:
         x, labels, distances = assign_batch(batch, centroids, centre)
-        far_distances = np.concatenate([far_distances, distances.numpy()])
+        # A sample of weight 0 is never taken (see stats.relocate_empty).
+        distances = np.where(weights.numpy() > 0, distances.numpy(), -1)
+        far_distances = np.concatenate([far_distances, distances])
         far_rows = np.concatenate([far_rows, x.numpy()])
         far_labels = np.concatenate([far_labels, labels.numpy()])
         far_weights = np.concatenate([far_weights, weights.numpy()])

@@ -12,7 +12,7 @@ import tensorflow as tf
 from sklearn.cluster import KMeans as ScikitKMeans
 
 import kmeans_tf
-from helpers import blobs
+from helpers import blobs, brute_force_nearest
 from kmeans_tf import KMeans, init as starts, checks
 
 SAMPLES = blobs([300, 200, 120, 80], [1, 3, 2, 1], 3, seed=21) + 50
@@ -88,6 +88,35 @@ def test_weighted_start_that_empties_a_cluster_matches_scikit_learn():
     np.testing.assert_array_equal(ours.labels, theirs.labels_)
     np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
                                rtol=1e-9)
+
+
+@pytest.mark.parametrize("form", ["lloyd", "bounded", "stream"])
+def test_samples_of_weight_zero_count_only_for_their_labels(form):
+    # Weighted k-means is the same run on the samples of positive weight
+    # alone: scikit-learn's, there. Those of weight 0 lie far off, where
+    # three of the start's centroids are; the clusters there are empty
+    # (weight 0), so they must move to samples that count.
+    rng = np.random.default_rng(3)
+    counted = blobs([60, 50, 40], [1, 1.5, 0.5], 5, seed=3)
+    ignored = rng.normal(200, 1, (30, 5))
+    samples = np.concatenate([ignored[:15], counted, ignored[15:]])
+    weights = np.concatenate([np.zeros(15), rng.uniform(0.5, 2, 150),
+                              np.zeros(15)])
+    start = np.concatenate([ignored[:3], counted[:3]])
+    theirs = ScikitKMeans(6, init=start, n_init=1, tol=0,
+                          algorithm="lloyd").fit(counted,
+                                                 sample_weight=weights[15:-15])
+    data = (tf.data.Dataset.from_tensor_slices((samples, weights)).batch(40)
+            if form == "stream" else samples)
+    ours = kmeans_tf.kmeans(data, 6, init=start, tol=0, sample_weight=(
+        None if form == "stream" else weights), algorithm=(
+        "lloyd" if form == "stream" else form))
+    np.testing.assert_allclose(ours.centroids, theirs.cluster_centers_,
+                               rtol=1e-9)
+    assert ours.inertia == pytest.approx(theirs.inertia_, rel=1e-9)
+    np.testing.assert_array_equal(ours.labels[15:-15], theirs.labels_)
+    np.testing.assert_array_equal(
+        ours.labels, brute_force_nearest(samples, ours.centroids)[0])
 
 
 def test_weighted_starts_pick_samples_in_proportion_to_weight():
