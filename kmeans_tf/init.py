@@ -127,11 +127,9 @@ def _kmeans_plus_plus(samples, scale, weights, n_clusters, chosen, n_trials,
     n = tf.shape(samples)[0 if columns is None else 1]
     if weights is None:
         first = tf.random.stateless_uniform((), seed, 0, n, dtype=tf.int32)
-    else:               # a draw on the running total of the weights
-        cumulative = tf.cumsum(weights)
-        draw = tf.random.stateless_uniform((1,), seed, dtype=tf.float64)
-        first = tf.minimum(tf.searchsorted(
-            cumulative, draw * cumulative[-1], side="right")[0], n - 1)
+    else:               # in proportion to the weights, as the D² later
+        first = _draw(_in_blocks(weights), tf.random.stateless_uniform(
+            (1,), seed, dtype=tf.float64), n)[0]
 
     def weighted(values):   # w * values (float64 with weights), last axis
         if weights is None:
