@@ -66,17 +66,23 @@ def create_samples(n_clusters, n_samples_per_cluster, n_features,
 
     Notes
     -----
-    `tf.random.Generator.from_seed` is TensorFlow 2's seeded random source:
-    its state lives in the generator, not in a global seed, so drawing here
-    changes nothing elsewhere. Each blob is its centroid plus normal noise
-    with standard deviation 5, added by broadcasting (n_clusters, 1,
-    n_features) against (n_clusters, n_samples_per_cluster, n_features).
+    TensorFlow 2's stateless random ops (`tf.random.stateless_uniform`,
+    `stateless_normal`) give numbers that depend only on their seed, a
+    pair of ints: the same pair, the same numbers, and nothing global
+    changes. Here [seed, 0] draws the centroids and [seed, 1] the noise.
+    (`tf.random.Generator.from_seed(seed)` would not do: every seed starts
+    one and the same stream, seed + 1 four numbers further along it, so
+    the blobs of --seed 701 would be those of 700, moved over.) Each blob
+    is its centroid plus normal noise with standard deviation 5, added by
+    broadcasting (n_clusters, 1, n_features) against (n_clusters,
+    n_samples_per_cluster, n_features).
     """
-    rng = tf.random.Generator.from_seed(seed)
     half = embiggen_factor / 2
-    centroids = rng.uniform((n_clusters, n_features), -half, half)
-    noise = rng.normal((n_clusters, n_samples_per_cluster, n_features),
-                       stddev=SAMPLE_STDDEV)
+    centroids = tf.random.stateless_uniform(
+        (n_clusters, n_features), [seed, 0], -half, half)
+    noise = tf.random.stateless_normal(
+        (n_clusters, n_samples_per_cluster, n_features), [seed, 1],
+        stddev=SAMPLE_STDDEV)
     samples = centroids[:, tf.newaxis, :] + noise     # (k, per_cluster, d)
     # The blobs one after another: -1 lets reshape work out that axis's
     # length, k * per_cluster.
@@ -169,21 +175,24 @@ def choose_random_centroids(samples, n_clusters, seed=None):
     Notes
     -----
     The lesson's idea: shuffle the sample indices, slice off the first
-    n_clusters, gather those rows. To shuffle with a seeded
-    `tf.random.Generator` we give every sample a random key and sort the
-    keys (`tf.argsort`): the order of the sorted keys is a random order of
-    the samples. A Generator keeps its own state, so the same seed gives
-    the same start in every run and process. `tf.random.set_seed` would
-    not help here: it seeds TensorFlow's global random ops
-    (`tf.random.uniform`, `tf.random.shuffle`), not a Generator.
+    n_clusters, gather those rows. To shuffle we give every sample a random
+    key and sort the keys (`tf.argsort`): the order of the sorted keys is a
+    random order of the samples. Without a seed the keys come from a
+    `tf.random.Generator` in a fresh random state, a source of its own;
+    with one, from a stateless op seeded [seed, 0] (see `create_samples`),
+    so the same seed gives the same start in every run and process, and
+    the next seed an unrelated one. `tf.random.set_seed` would not help
+    here: it seeds TensorFlow's global random ops (`tf.random.uniform`,
+    `tf.random.shuffle`), neither of these.
     """
     samples, n_clusters = checks.check_arguments(samples,
                                                  n_clusters=n_clusters)
+    n = samples.shape[0]
     if seed is None:
-        rng = tf.random.Generator.from_non_deterministic_state()
+        keys = tf.random.Generator.from_non_deterministic_state().uniform(
+            (n,))                                                 # (n,)
     else:
-        rng = tf.random.Generator.from_seed(seed)
-    keys = rng.uniform((samples.shape[0],))                       # (n,)
+        keys = tf.random.stateless_uniform((n,), [seed, 0])       # (n,)
     shuffled_indices = tf.argsort(keys)                           # (n,)
     return tf.gather(samples, shuffled_indices[:n_clusters])      # (k, d)
 

@@ -7,6 +7,8 @@ Everything here assumes checked input (see `checks`).
 import functools
 import math
 
+import numpy as np
+
 from ._tensorflow import Traced, tf
 from .distances import direct_form, largest_magnitude, power_of_two_scale
 
@@ -42,17 +44,24 @@ def random_centroids(samples, n_clusters, seed, weights=None):
     """n_clusters distinct samples, uniformly at random (or in proportion
     to their weights).
 
-    One random key u per sample from a seeded `tf.random.Generator`; the
-    samples with the n_clusters smallest keys are chosen: a shuffle, then a
-    slice. With weights w the key is 1 - (1 - u) ** (1 / w), whose smallest
-    values draw without replacement in proportion to w (Efraimidis and
-    Spirakis 2006); for w = 1 it is u itself, so the choice is the same.
+    One random key u per sample, stateless from [seed, 0] (as the lesson's
+    `choose_random_centroids`: unrelated starts for seeds 0, 1, 2, ...,
+    which `tf.random.Generator.from_seed` would not give); the samples
+    with the n_clusters smallest keys are chosen: a shuffle, then a slice.
+    With weights w the key is -log(1 - u) / w, an exponential draw of rate
+    w, whose smallest values draw without replacement in proportion to w
+    (Efraimidis and Spirakis 2006, in logarithms); it orders the samples as
+    u does when every w is the same, so the choice is then the unweighted
+    one. The weights are divided by their largest first, so that the
+    choice does not change with their scale (weights of 1e-6 made keys
+    that all rounded to 1 in the power form, and the first rows won).
     """
-    keys = tf.random.Generator.from_seed(int(seed)).uniform(
-        (samples.shape[0],))
+    keys = tf.random.stateless_uniform((samples.shape[0],), [int(seed), 0])
     if weights is not None:
-        wide = tf.cast(keys, tf.float64)
-        keys = 1 - (1 - wide) ** (1 / tf.cast(weights, tf.float64))
+        w = tf.cast(weights, tf.float64)
+        w /= tf.reduce_max(w)
+        keys = tf.where(w > 0, -tf.math.log1p(-tf.cast(keys, tf.float64))
+                        / w, np.inf)
     return tf.gather(samples, tf.argsort(keys)[:n_clusters])
 
 

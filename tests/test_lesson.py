@@ -72,6 +72,27 @@ def test_random_centroids_are_uniform_over_samples():
     np.testing.assert_allclose(counts / 600, 0.3, atol=0.08)
 
 
+def test_next_seeds_draw_unrelated_starts_and_blobs():
+    # A stream shared by every seed, seed + 1 a few numbers along it (as
+    # tf.random.Generator.from_seed makes), would pick the sample 4 rows
+    # before the last seed's, nearly every time; independent draws, about
+    # 1 in 1,000. The engine's random start (run i of n_init takes seed + i)
+    # and the lesson's must both draw anew.
+    samples = np.arange(1000, dtype=np.float32)[:, None]
+    lesson = [int(fn.choose_random_centroids(samples, 1, seed=s)[0, 0])
+              for s in range(100)]
+    engine = [int(fn.kmeans(samples, 1, init="random", seed=s,
+                            max_iter=0).centroids[0, 0]) for s in range(100)]
+    assert lesson == engine
+    steps = np.diff(lesson)
+    assert np.mean(np.abs(steps) <= 8) < 0.1
+    # Nor do the next seed's blobs repeat any of the last seed's centres.
+    for seed in (700, 701, 702):
+        these = fn.create_samples(3, 10, 2, 70, seed)[0].numpy()
+        those = fn.create_samples(3, 10, 2, 70, seed + 1)[0].numpy()
+        assert not np.isin(these, those).any()
+
+
 # %% assign_to_nearest
 
 @pytest.mark.parametrize("n, k, d, offset", [

@@ -128,6 +128,13 @@ def test_weighted_starts_pick_samples_in_proportion_to_weight():
                  for seed in range(1500)]
         np.testing.assert_allclose(np.bincount(picks, minlength=4) / 1500,
                                    [0.1, 0.2, 0.3, 0.4], atol=0.04)
+    # The choice does not depend on the weights' scale: equal weights,
+    # however small, choose as no weights do.
+    tiny = tf.fill([len(SAMPLES)], 1e-6)
+    for seed in range(3):
+        np.testing.assert_array_equal(
+            starts.random_centroids(SAMPLES, 50, seed, tiny),
+            starts.random_centroids(SAMPLES, 50, seed))
     # A sample of weight 0 is never a start while others can be.
     zero = np.where(np.arange(len(SAMPLES)) % 2 == 0, 0.0, 1.0)
     for init in ("random", "k-means++"):

@@ -137,8 +137,8 @@ def test_choose_k_finds_the_generating_number(tmp_path, seed):
 # Data seeds of the lesson's generator (4 blobs, spread 70) where two of the
 # true centroids lie 17 apart (touching, distinct: a person sees 4 blobs)
 # or 5 apart (overlapping into one: a person sees 3).
-@pytest.mark.parametrize("data_seed, seen", [(1, 4), (55, 4), (457, 3),
-                                             (136, 3)])
+@pytest.mark.parametrize("data_seed, seen", [(38, 4), (144, 4), (166, 3),
+                                             (325, 3)])
 def test_choose_k_sees_what_a_person_sees(tmp_path, data_seed, seen):
     centroids = fn.create_samples(4, 500, 2, 70.0, data_seed)[0].numpy()
     gaps = np.linalg.norm(centroids[:, None] - centroids[None], axis=2)
