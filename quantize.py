@@ -38,8 +38,8 @@ try:
     image = plt.imread(path)
 except (OSError, SyntaxError, ValueError) as error:
     lesson.error(f"--image {path}: not a picture it can read ({error})")
-if image.dtype == np.uint8:
-    image = image / 255.0
+if np.issubdtype(image.dtype, np.integer):     # 8 or 16 bits a channel
+    image = image / np.iinfo(image.dtype).max
 image = np.atleast_3d(image)[:, :, :3]               # drop alpha, grey -> 1
 height, width, channels = image.shape
 pixels = image.reshape(-1, channels).astype(np.float32)

@@ -173,6 +173,20 @@ def test_quantize_my_own_image(tmp_path):
     assert "mean squared error 0.00000" in result.stdout
 
 
+def test_quantize_a_16_bit_image(tmp_path):
+    # A grey ramp over 16 bits (a TIFF, which matplotlib reads as uint16)
+    # in 2 grey levels: in colours of 0 to 1, the error of the best 2 levels
+    # for a ramp is 1/48 of the range squared; in raw 16-bit units it would
+    # be 65535² times that.
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
+    Image.fromarray(ramp).save(tmp_path / "grey16.tif")
+    result = run_script("quantize.py", "--image", tmp_path / "grey16.tif",
+                        "--n-colors", 2, "--save", tmp_path / "q.png")
+    assert result.returncode == 0, result.stderr
+    error = float(result.stdout.split("mean squared error ")[1].split()[0])
+    assert error == pytest.approx(1 / 48, rel=0.1)
+
+
 def test_quantize_an_image_with_no_more_colours_than_asked(tmp_path):
     picture = np.zeros((40, 40, 3), np.uint8)
     picture[:, 20:] = 255                    # black and white, nothing else
