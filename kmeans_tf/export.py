@@ -34,14 +34,27 @@ class ServingModule(tf.Module):
                                      trainable=False)
         self.config = tf.Variable(json.dumps(config), trainable=False)
         self.cosine = metric == "cosine"
+        # Euclidean distances are served from the centroids' mean: each
+        # sample less `origin` (their mean in float32), against `offsets`,
+        # each centroid less that origin, made in float64 and then rounded.
+        # Centroids near 1e7 rounded to float32 move by up to 0.5 and
+        # could merge; their offsets keep their digits, so a float32 batch
+        # is labelled as `assign_labels` labels it. (Angles do not change
+        # under a scale, but do under a shift: cosine takes the centroids.)
+        wide = np.asarray(centroids, np.float64)
+        origin = np.float32(wide.mean(axis=0)) if not self.cosine else \
+            np.zeros(wide.shape[1], np.float32)
+        self.origin = tf.constant(origin)
+        self.offsets = tf.constant(
+            (wide - origin.astype(np.float64)).astype(np.float32))
         # Made once here, so the served graph needs none of its ops.
-        self.first = tf.constant(first_copies(self.centroids))
+        self.first = tf.constant(first_copies(self.offsets))
         n_features = int(self.centroids.shape[1])
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec((None, n_features), tf.float32, name="samples")])
 
     def _serve(self, samples):
-        distances = to_every_centroid(samples, self.centroids,
+        distances = to_every_centroid(samples - self.origin, self.offsets,
                                       self.cosine, self.first)    # (n, k)
         return {"cluster_index": tf.argmin(distances, axis=1,
                                            output_type=tf.int32),

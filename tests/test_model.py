@@ -416,6 +416,29 @@ def test_served_model_and_layer_at_the_float32_limits(tmp_path, scale):
             np.testing.assert_array_equal(index, expected.argmin(axis=1))
 
 
+@pytest.mark.parametrize("offset", [1e7, 1e9])
+def test_served_model_far_from_the_origin_labels_as_numpy(tmp_path, offset):
+    # Blobs of spread 0.1 around 1e7 or 1e9: float32 holds such values to
+    # 1 or 64 units, coarser than the clusters, so the centroids rounded to
+    # float32 move, or merge. The served batch is float32 all the same: it
+    # must get the labels that its float32 values have, in float64.
+    samples = blobs([300, 300, 300], [1, 1, 1], 8, seed=4) / 10 + offset
+    model = KMeans(3, seed=0).fit(samples)
+    model.save(tmp_path / "model")
+    batch = samples.astype(np.float32)
+    served = tf.saved_model.load(str(tmp_path / "model")).signatures[
+        "serving_default"](samples=tf.constant(batch))
+    wide = batch.astype(np.float64)
+    expected = np.sqrt(((wide[:, None] - model.cluster_centers_) ** 2)
+                       .sum(-1))
+    clear = np.diff(np.sort(expected, axis=1)[:, :2], axis=1)[:, 0] > 1e-3
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(served["cluster_index"].numpy()[clear],
+                                  expected.argmin(axis=1)[clear])
+    np.testing.assert_allclose(served["distances"].numpy(), expected,
+                               rtol=1e-5, atol=1e-3)
+
+
 def test_one_bad_row_in_a_served_batch_spoils_only_itself(tmp_path):
     model = KMeans(4, seed=0).fit(SAMPLES)
     model.save(tmp_path / "model")
