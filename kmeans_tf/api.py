@@ -206,7 +206,8 @@ def kmeans(samples, n_clusters, *, sample_weight=None, metric="euclidean",
     if report and result.n_iter:
         report.last(result.n_iter, max_iter, result.inertia_history[-1],
                     result.shift_history[-1])
-    warn_if_unsettled(result, n_clusters, max_iter)
+    warn_if_unsettled(result, n_clusters, max_iter,
+                      weighted=sample_weight is not None)
     return result
 
 

@@ -112,17 +112,19 @@ def in_units(report, scale, halve=False):
     return report_in_units
 
 
-def warn_if_unsettled(result, n_clusters, max_iter):
+def warn_if_unsettled(result, n_clusters, max_iter, weighted=False):
     """ConvergenceWarning for a run max_iter cut short, or fewer distinct
-    clusters than asked for."""
+    clusters than asked for (`weighted`: with sample weights, which may
+    leave fewer samples that count)."""
     if max_iter and result.stop_reason == STOP_REASONS[0]:
         warnings.warn(f"k-means stopped at max_iter={max_iter} before it "
                       f"converged; raise max_iter, or tol", ConvergenceWarning,
                       stacklevel=3)
     found = np.count_nonzero(_sizes(result.labels, n_clusters))
     if found < n_clusters:
+        which = "samples of positive weight" if weighted else "samples"
         warnings.warn(f"found {found} distinct clusters, fewer than "
-                      f"n_clusters={n_clusters}: the samples have fewer "
+                      f"n_clusters={n_clusters}: the {which} have fewer "
                       f"distinct values than that", ConvergenceWarning,
                       stacklevel=3)
 

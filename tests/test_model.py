@@ -119,6 +119,26 @@ def test_samples_of_weight_zero_count_only_for_their_labels(form):
         ours.labels, brute_force_nearest(samples, ours.centroids)[0])
 
 
+def test_fewer_samples_of_positive_weight_than_clusters():
+    # Three samples count; five clusters: each of the three is a centroid
+    # (the others copies), and the warning names the reason.
+    samples = np.random.default_rng(0).normal(size=(40, 6))
+    weights = np.zeros(40)
+    weights[[3, 17, 30]] = [1, 2, 3]
+    for algorithm in ("lloyd", "bounded"):
+        with pytest.warns(kmeans_tf.ConvergenceWarning,
+                          match="samples of positive weight have fewer"):
+            result = kmeans_tf.kmeans(samples, 5, init=samples[:5], tol=0,
+                                      sample_weight=weights,
+                                      algorithm=algorithm)
+        assert result.inertia == pytest.approx(0, abs=1e-12)
+        distinct = np.unique(result.centroids, axis=0)
+        np.testing.assert_allclose(
+            distinct[np.lexsort(distinct.T[::-1])],
+            samples[[3, 17, 30]][np.lexsort(samples[[3, 17, 30]].T[::-1])],
+            atol=1e-12)
+
+
 def test_weighted_starts_pick_samples_in_proportion_to_weight():
     samples = checks.check_samples(np.arange(4.0)[:, None])
     weights = tf.constant([1.0, 2.0, 3.0, 4.0])
