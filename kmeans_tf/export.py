@@ -3,7 +3,9 @@
 The SavedModel holds the centroids and one signature, `serving_default`:
 it takes `samples` (float32, shape (None, n_features)) and returns
 `cluster_index` (int32, the nearest centroid) and `distances` (float32,
-(None, n_clusters), to every centroid, as `KMeans.transform`). Plain
+(None, n_clusters), to every centroid, as `KMeans.transform`). A row
+holding NaN or inf gets NaN or inf distances and index 0: the served
+graph refuses nothing, so check `distances` where such rows can come. Plain
 TensorFlow serves it with no part of this package (`tf.saved_model.load`,
 TF Serving), and it converts to TensorFlow Lite unchanged. The model's
 settings ride along as a JSON string, so `load_model` can rebuild a
