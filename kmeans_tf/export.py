@@ -29,7 +29,7 @@ class ServingModule(tf.Module):
     def __init__(self, centroids, metric, config):
         super().__init__()
         # float64 for load_model to give back exactly what was fitted;
-        # float32 for serving.
+        # float32 for a reader of the SavedModel (serving uses `offsets`).
         self.cluster_centers = tf.Variable(
             tf.cast(centroids, tf.float64), trainable=False)
         self.centroids = tf.Variable(tf.cast(centroids, tf.float32),
@@ -44,8 +44,9 @@ class ServingModule(tf.Module):
         # is labelled as `assign_labels` labels it. (Angles do not change
         # under a scale, but do under a shift: cosine takes the centroids.)
         wide = np.asarray(centroids, np.float64)
-        origin = np.float32(wide.mean(axis=0)) if not self.cosine else \
-            np.zeros(wide.shape[1], np.float32)
+        origin = np.zeros(wide.shape[1], np.float32)
+        if not self.cosine:
+            origin = wide.mean(axis=0).astype(np.float32)
         self.origin = tf.constant(origin)
         self.offsets = tf.constant(
             (wide - origin.astype(np.float64)).astype(np.float32))
