@@ -51,7 +51,8 @@ stream -> lloyd, stats, distances; lloyd -> stats, distances;
 bounded -> lloyd, stats, distances;
 init, checks -> distances; stats -> distances. Only the public functions check
 their input; everything behind them assumes it checked. The package
-imports TensorFlow once, quietly (`_tensorflow`), and never imports the
+imports TensorFlow once, quietly (`_tensorflow`), keeps what XLA compiles
+on disk for the next process (`_compile_cache`), and never imports the
 lessons.
 """
 from .api import (assign_labels, choose_kmeans_plus_plus_centroids, kmeans,

@@ -1,45 +1,97 @@
-"""TensorFlow, imported once without its start-up lines on the terminal;
-and `Traced`, a tf.function that is quick to call.
+"""TensorFlow, imported once without its start-up lines on the terminal,
+with XLA's compiled programs kept on disk between processes
+(`_compile_cache`); and `Traced`, a tf.function that is quick to call.
 
 Every module of the package takes `tf` from here, so the first import of
 `kmeans_tf` is the one that loads TensorFlow, and it loads it quietly.
 """
+import atexit
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
+import threading
+
+from . import _compile_cache
+
+
+@contextlib.contextmanager
+def _stderr_captured(replay):
+    """Point file descriptor 2 at a temporary file for the block, and
+    always put it back; then write `replay(text, failed)` to it, where text
+    is what the block wrote there and failed says if it raised.
+
+    TensorFlow's C++ side writes its log lines straight to the descriptor,
+    past Python's sys.stderr and past any log level set once it runs.
+    """
+    _flush(sys.stderr)
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            _flush(sys.stderr)
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            captured.seek(0)
+            text = replay(captured.read().decode(errors="replace"), failed)
+            data = text.encode()
+            while data:
+                data = data[os.write(2, data):]
+
+
+def _flush(stream):
+    """Flush Python's buffer of `stream` (None without a console), so
+    that what was written before goes before the descriptor changes."""
+    if stream is not None:
+        stream.flush()
 
 
 def _import_tensorflow_quietly():
     """Import TensorFlow without its start-up log lines reaching the terminal.
 
-    TensorFlow's C++ side writes notices (oneDNN, CUDA, absl) straight to file
-    descriptor 2 while it loads, before any log level applies, so for the
-    import alone we point that descriptor at a temporary file, and always
-    put it back. If the import fails, what it wrote is shown after all.
-    After the import, TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's info and
-    warning lines but not its errors.
+    TensorFlow writes notices (oneDNN, CUDA, absl) while it loads, before
+    any log level applies, so for the import alone its lines go to a
+    temporary file, shown only if the import fails. After the import,
+    TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's info and warning lines but
+    not its errors. The compile cache is set up first: TensorFlow reads
+    TF_XLA_FLAGS when it first looks for devices.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved_stderr = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow
-            # Looking for devices is the rest of the start-up: the CUDA
-            # probe logs an error on a machine without a GPU.
-            tensorflow.config.list_physical_devices()
-        except BaseException:
-            os.dup2(saved_stderr, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-    return tensorflow
+    private, loads_programs = _compile_cache.start()
+    if private is not None:
+        # Removed at exit whatever happens below; `finish`, which runs
+        # before it, first moves the new programs out.
+        atexit.register(shutil.rmtree, private, ignore_errors=True)
+    with _stderr_captured(lambda text, failed: text if failed else ""):
+        import tensorflow
+        # Looking for devices is the rest of the start-up: the CUDA
+        # probe logs an error on a machine without a GPU.
+        tensorflow.config.list_physical_devices()
+    if private is not None:
+        shared = _compile_cache.link_shared(private, tensorflow.__version__)
+        atexit.register(_compile_cache.finish, private, shared)
+    return tensorflow, loads_programs
 
 
-tf = _import_tensorflow_quietly()
+tf, _LOADS_PROGRAMS = _import_tensorflow_quietly()
+
+# One first call at a time has file descriptor 2 (see Traced); the same
+# thread may nest them.
+_first_call_lock = threading.RLock()
+
+
+def _without_load_noise(text, failed):
+    """`text` without TensorFlow's wrong error lines about loading a
+    program from the cache (`_compile_cache.is_load_noise`)."""
+    if failed:
+        _compile_cache.compile_failed()
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not _compile_cache.is_load_noise(line))
 
 
 class Traced:
@@ -59,12 +111,19 @@ class Traced:
     tf.while_loop and tf.cond itself, so rewriting the Python source of
     every traced function, which AutoGraph does, would only cost time:
     about 2 s of a first fit's 2.8 s at 2,000 x 2 (measured, 2 cores).
+
+    A trace's first call is where XLA compiles it (with jit_compile), or
+    loads it from the cache on disk, and TensorFlow logs error lines as
+    it loads that are wrong (see `_compile_cache`): so with the cache on,
+    a first call's stderr goes through `_without_load_noise`.
     """
 
     def __init__(self, python_function, **options):
         self.function = tf.function(python_function, autograph=False,
                                     **options)
         self._traces = {}
+        self._quiet_first_call = (_LOADS_PROGRAMS
+                                  and bool(options.get("jit_compile")))
 
     def __call__(self, *args):
         key = _key(args)
@@ -72,6 +131,10 @@ class Traced:
         if trace is None:
             trace = self.function.get_concrete_function(*args)
             self._traces[key] = trace
+            if self._quiet_first_call:
+                with _first_call_lock, \
+                        _stderr_captured(_without_load_noise):
+                    return trace(*args)
         return trace(*args)
 
 
