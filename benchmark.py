@@ -5,7 +5,8 @@ from the same initial centroids, in one process, taking turns, and prints
 the median time per iteration (a whole fit divided by its iterations, so
 each library's set-up counts too), the peak extra memory of a run, and the
 final inertia of each, which must agree. Then it times runs to convergence,
-and the k-means++ start alone, and, in fresh processes, takes the
+and the k-means++ start alone, and, in fresh processes, a first fit (its
+import, and the compile of its loops or their load from the cache), the
 whole-process peak memory of a 10-million-sample run, and how long a lesson
 script takes next to TensorFlow's own import.
 
@@ -56,6 +57,12 @@ START_CASES = [("1,000,000 x 2, k=100", 1_000_000, 2, 100, 3),
                ("100,000 x 16, k=256", 100_000, 16, 256, 3),
                ("10,000,000 x 2, k=100", 10_000_000, 2, 100, 1)]
 QUICK_START_CASES = [("100,000 x 4, k=20", 100_000, 4, 20, 2)]
+# A first fit in a new process: (name, n_samples, n_features, n_clusters,
+# side), on blobs as above, each library's defaults (k-means++ start).
+FIRST_FIT_CASES = [("1,000,000 x 2, k=3", 1_000_000, 2, 3, 4),
+                   ("200,000 x 64, k=64", 200_000, 64, 64, 4),
+                   ("100,000 x 16, k=256", 100_000, 16, 256, 6)]
+QUICK_FIRST_FIT_CASES = [("100,000 x 4, k=20", 100_000, 4, 20, 4)]
 # The lesson's broadcast holds n x k x d floats twice over; skip it above.
 LESSON_MAX_BYTES = 8 * 2**30
 MEMORY_CASE = (10_000_000, 2, 100, 3)
@@ -322,6 +329,46 @@ def start_case(name, n, d, k, repeats):
             for label in runners]
 
 
+FIRST_FIT = """
+import sys, time
+from benchmark import blob_samples
+samples = blob_samples({n}, {d}, {k}, {side})
+start = time.perf_counter()
+if {ours}:
+    import kmeans_tf
+    imported = time.perf_counter()
+    n_iter = kmeans_tf.kmeans(samples, {k}, seed=0).n_iter
+else:
+    from sklearn.cluster import KMeans
+    imported = time.perf_counter()
+    n_iter = KMeans({k}, n_init=1, random_state=0).fit(samples).n_iter_
+print(imported - start, time.perf_counter() - imported, n_iter)
+"""
+
+
+def first_fit_case(name, n, d, k, side):
+    """Seconds to import the library and make one fit, with its defaults,
+    in a new process: this project compiling its loops (an empty cache of
+    XLA's programs), this project loading them (the same cache, a second
+    process), and scikit-learn."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, KMEANS_TF_CACHE_DIR=cache)
+        for label, ours in (("this project, compiling", True),
+                            ("this project, from the cache", True),
+                            ("scikit-learn", False)):
+            code = FIRST_FIT.format(n=n, d=d, k=k, side=side, ours=ours)
+            out = subprocess.run([sys.executable, "-c", code], cwd=here,
+                                 env=env, check=True, capture_output=True,
+                                 text=True).stdout.split()
+            importing, fitting, n_iter = float(out[0]), float(out[1]), out[2]
+            rows.append((name, label, importing, fitting,
+                         importing + fitting, n_iter))
+    print(f"  {name}: done", flush=True)
+    return rows
+
+
 def brute_nearest(samples, centroids):
     """Each sample's nearest centroid, in float64 NumPy, by chunks."""
     centroids = np.asarray(centroids, np.float64)
@@ -417,6 +464,14 @@ def main():
     print_table(["case (k-means++ start)", "implementation", "ms",
                  "vs scikit-learn", "mean inertia of the start"],
                 ["{}", "{}", "{:.0f}", "{:.2f}", "{:.7g}"], starts)
+    first_fits = []
+    for case in chosen(QUICK_FIRST_FIT_CASES if args.quick
+                       else FIRST_FIT_CASES):
+        print(f"first fit in a new process {case[0]}:", flush=True)
+        first_fits += first_fit_case(*case)
+    print_table(["case (a new process)", "implementation", "import s",
+                 "first fit s", "total s", "iterations"],
+                ["{}", "{}", "{:.1f}", "{:.1f}", "{:.1f}", "{}"], first_fits)
     if args.case:
         return
     if not args.quick:
