@@ -12,21 +12,30 @@ found by. `start` turns that on, in the user's cache folder, and makes
 it safe to share between processes:
 
 - TensorFlow writes a program's file in place, and a process that reads
-  a file still being written, or one left half-written by a process that
-  was killed, fails its compile, and so its fit. So TensorFlow reads and
-  writes a folder of this process's own, which starts with a hard link
-  to every file of the shared folder; at exit, the files this process
-  wrote move into the shared folder, each by one rename, which is atomic:
-  the shared folder only ever holds whole files.
+  a file still being written, or one cut short (a crash, a full disk),
+  fails its compile, and so its fit, in that process and every later
+  one. So TensorFlow reads and writes a folder of this process's own,
+  which starts with a hard link to every file of the shared folder; after
+  each compiled function's first call, when TensorFlow writes, `publish`
+  moves each new file that `is_whole` into the shared folder, by one
+  rename, which is atomic, once it is on the disk. The shared folder
+  holds only whole files, and one that is not (it broke some other way)
+  is removed as a process starts.
 - The shared folder is one per TensorFlow version and per processor:
   code compiled for instructions another machine lacks would crash there.
 - It is trimmed to SIZE_LIMIT bytes, least recently used first, as each
   process starts.
-- TensorFlow logs two kinds of error lines as it loads a program, both
-  wrong here, which `is_load_noise` picks out for `_tensorflow` to drop.
+- TensorFlow logs error lines as it loads a program, which are wrong
+  here: `is_load_noise` picks them out for `_tensorflow` to drop.
+
+A program is found by a hash of its compiled function's name, which
+counts the functions traced before it, and of its XLA program: so a
+later run of the same program with data of the same shapes finds them,
+and another program may not.
 
 `KMEANS_TF_CACHE_DIR=PATH` puts the cache in PATH; `KMEANS_TF_CACHE_DIR=`
-(empty) turns it off. A `--tf_xla_persistent_cache_directory` of your own
+(empty) turns it off, as does a path with a space in it (TensorFlow cuts
+its flags at spaces). A `--tf_xla_persistent_cache_directory` of your own
 in TF_XLA_FLAGS is used as it is, and then none of the above applies.
 TensorFlow reads TF_XLA_FLAGS once, when it first needs them, so `start`
 runs before `kmeans_tf` looks for devices: if your program used
@@ -43,11 +52,10 @@ import tempfile
 import time
 from pathlib import Path
 
-SIZE_LIMIT = 256 * 2**20  # bytes of programs kept (about 1.5 MB each)
+SIZE_LIMIT = 256 * 2**20  # bytes of programs kept (1 to 5 MB each)
 FREE_SPACE_NEEDED = 2**30  # TensorFlow fails the compile if a write fails
 FLAG = "--tf_xla_persistent_cache_directory"
 _ENTRY = "xla_compile_cache__*.pb"  # how TensorFlow names a program's file
-_MINE = "KMEANS_TF_CACHE_FLAG"  # the flag this package added, for children
 
 
 def start(environ=os.environ):
@@ -56,16 +64,12 @@ def start(environ=os.environ):
 
     Returns the folder, or None when there is no cache or the user chose
     a folder of their own, with whether XLA's programs will be loaded
-    from disk (by either). A child process inherits TF_XLA_FLAGS: the
-    flag added here is marked (KMEANS_TF_CACHE_FLAG), so that the child
-    makes a folder of its own instead of writing into this one. Never
-    raises: without a cache, XLA compiles as before.
+    from disk (by either). The caller puts TF_XLA_FLAGS back once
+    TensorFlow has read it, so that no child process, which inherits the
+    variable, writes into this process's folder. Never raises: without a
+    cache, XLA compiles as before.
     """
     flags = environ.get("TF_XLA_FLAGS", "")
-    inherited = environ.pop(_MINE, None)
-    if inherited and inherited in flags:
-        flags = " ".join(flags.replace(inherited, " ").split())
-        environ["TF_XLA_FLAGS"] = flags
     if FLAG in flags:
         return None, True               # the user's own folder
     root = cache_root(environ)
@@ -81,54 +85,133 @@ def start(environ=os.environ):
             dir=root))
     except OSError:
         return None, False
-    own_flag = f"{FLAG}={private}"
-    environ["TF_XLA_FLAGS"] = f"{flags} {own_flag}".strip()
-    environ[_MINE] = own_flag
+    if any(character.isspace() for character in str(private)):
+        # TensorFlow splits TF_XLA_FLAGS at spaces, and would write to
+        # the path cut at the first one.
+        _remove(private)
+        return None, False
+    environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={private}".strip()
     return private, True
 
 
 def link_shared(private, tensorflow_version):
     """Fill `private` with hard links to the shared folder's programs for
-    `tensorflow_version` on this processor, after trimming that folder,
-    and return the shared folder, for `finish`. Called once TensorFlow is
-    imported (its version names the folder) and before anything compiles.
+    `tensorflow_version` on this processor, after trimming that folder
+    and removing any file in it that is not whole, and return the shared
+    folder, for `publish`. Called once TensorFlow is imported (its
+    version names the folder) and before anything compiles.
     """
     shared = private.parent / f"xla-{tensorflow_version}-{_processor()}"
     try:
         shared.mkdir(exist_ok=True)
         _trim(shared, SIZE_LIMIT)
         for entry in shared.glob(_ENTRY):
-            os.link(entry, private / entry.name)
+            if is_whole(entry):
+                os.link(entry, private / entry.name)
+            else:                       # it would fail every fit that
+                entry.unlink(missing_ok=True)   # loads it, until removed
     except (OSError, AttributeError):  # no hard links here: start afresh
         for entry in private.glob(_ENTRY):
             entry.unlink()
     return shared
 
 
+def publish(private, shared):
+    """Move the programs TensorFlow wrote to `private` into `shared`, each
+    once it is whole and on the disk, by one rename.
+
+    Called after each compiled function's first call, the only time
+    TensorFlow writes, so that a process that never reaches its exit
+    handlers (a worker of a multiprocessing pool, one ended by a signal)
+    still shares what it compiled. A file TensorFlow left half-written
+    (a full disk) is not whole, and stays where it is.
+    """
+    try:
+        for entry in private.glob(_ENTRY):
+            # A linked file has a second link, in `shared`; a new one has
+            # only this one.
+            if entry.stat().st_nlink == 1 and is_whole(entry):
+                _sync(entry)
+                os.replace(entry, shared / entry.name)
+        _sync(shared)
+    except OSError:
+        pass
+
+
 def finish(private, shared):
-    """Move the programs this process compiled from `private` into
-    `shared`, each by one rename, and remove `private`. If a compile
-    failed in this process, nothing moves: a write that failed half-way
-    (a full disk) would leave a file that fails every later load."""
-    if not _compile_failed:
-        try:
-            for entry in private.glob(_ENTRY):
-                # A linked file has a second link, in `shared`; a new one
-                # has only this one.
-                if entry.stat().st_nlink == 1:
-                    os.replace(entry, shared / entry.name)
-        except OSError:
-            pass
+    """At exit: publish what is left in `private`, and remove it."""
+    publish(private, shared)
     _remove(private)
 
 
 def cache_root(environ=os.environ):
-    """The folder the cache lives in, or None when it is turned off."""
+    """The folder the cache lives in, absolute, or None when it is off."""
     chosen = environ.get("KMEANS_TF_CACHE_DIR")
     if chosen is not None:
-        return Path(chosen).expanduser() if chosen.strip() else None
+        if not chosen.strip():
+            return None
+        return Path(chosen).expanduser().absolute()
     base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "kmeans_tf"
+    return Path(base).absolute() / "kmeans_tf"
+
+
+def is_whole(path):
+    """Whether the file at `path` is a whole program as TensorFlow writes
+    it, as far as its outer structure shows.
+
+    TensorFlow writes a protocol buffer, XlaSerializedCacheEntry: the key
+    (field 1), the HLO (field 2), then the compiled program (field 3),
+    each a length and that many bytes. A file cut short ends inside a
+    field or before the program, and a file of other bytes does not come
+    out as fields that end exactly at its end. TensorFlow fails the
+    compile, and so the fit, on such a file; this check reads only the
+    fields' headers.
+    """
+    lengths = {}
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            while file.tell() < size:
+                key = _varint(file)
+                number, wire_type = key >> 3, key & 7
+                if wire_type == 0:
+                    _varint(file)
+                    length = 0
+                elif wire_type == 2:
+                    length = _varint(file)
+                else:
+                    length = {1: 8, 5: 4}.get(wire_type)
+                if number == 0 or length is None or \
+                        file.tell() + length > size:
+                    return False
+                lengths[number] = length
+                file.seek(length, os.SEEK_CUR)
+    except (OSError, ValueError):
+        return False
+    return lengths.get(1, 0) > 0 and lengths.get(3, 0) > 0
+
+
+def _varint(file):
+    """A protocol buffer's variable-length integer, read from `file`."""
+    value = 0
+    for shift in range(0, 64, 7):
+        byte = file.read(1)
+        if not byte:
+            raise ValueError("the file ends inside a number")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+    raise ValueError("a number longer than 64 bits")
+
+
+def _sync(path):
+    """Write `path` (a file, or a folder's list of names) to the disk, so
+    that a rename after it cannot leave an empty file after a crash."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 # TensorFlow 2.21's lines as it loads a program (both logged as errors):
@@ -143,18 +226,10 @@ _LOAD_NOISE = re.compile(
     r" feature \+prefer-no-(gather|scatter) is not +supported")
 
 
-def compile_failed():
-    """Note that a compile failed in this process (see `finish`)."""
-    _compile_failed.append(True)
-
-
 def is_load_noise(line):
     """Whether `line` is one of TensorFlow's wrong error lines about a
     program loaded from the cache."""
     return _LOAD_NOISE.search(line) is not None
-
-
-_compile_failed = []
 
 
 def _processor():

@@ -26,7 +26,11 @@ def _stderr_captured(replay):
     past Python's sys.stderr and past any log level set once it runs.
     """
     _flush(sys.stderr)
-    saved_stderr = os.dup(2)
+    try:
+        saved_stderr = os.dup(2)
+    except OSError:                     # no descriptor 2: nothing to hide
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         failed = True
@@ -62,23 +66,34 @@ def _import_tensorflow_quietly():
     TF_XLA_FLAGS when it first looks for devices.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    users_flags = os.environ.get("TF_XLA_FLAGS")
     private, loads_programs = _compile_cache.start()
     if private is not None:
-        # Removed at exit whatever happens below; `finish`, which runs
-        # before it, first moves the new programs out.
+        # Removed at exit, whatever happens below.
         atexit.register(shutil.rmtree, private, ignore_errors=True)
-    with _stderr_captured(lambda text, failed: text if failed else ""):
-        import tensorflow
-        # Looking for devices is the rest of the start-up: the CUDA
-        # probe logs an error on a machine without a GPU.
-        tensorflow.config.list_physical_devices()
+    try:
+        with _stderr_captured(lambda text, failed: text if failed else ""):
+            import tensorflow
+            # Looking for devices is the rest of the start-up: the CUDA
+            # probe logs an error on a machine without a GPU. TensorFlow
+            # has read TF_XLA_FLAGS by its end.
+            tensorflow.config.list_physical_devices()
+    finally:
+        # A child process inherits the variable, and must not write into
+        # this process's folder (one that imports kmeans_tf makes its own).
+        if users_flags is None:
+            os.environ.pop("TF_XLA_FLAGS", None)
+        else:
+            os.environ["TF_XLA_FLAGS"] = users_flags
+    folders = None
     if private is not None:
         shared = _compile_cache.link_shared(private, tensorflow.__version__)
+        folders = private, shared
         atexit.register(_compile_cache.finish, private, shared)
-    return tensorflow, loads_programs
+    return tensorflow, loads_programs, folders
 
 
-tf, _LOADS_PROGRAMS = _import_tensorflow_quietly()
+tf, _LOADS_PROGRAMS, _CACHE_FOLDERS = _import_tensorflow_quietly()
 
 # One first call at a time has file descriptor 2 (see Traced); the same
 # thread may nest them.
@@ -88,8 +103,6 @@ _first_call_lock = threading.RLock()
 def _without_load_noise(text, failed):
     """`text` without TensorFlow's wrong error lines about loading a
     program from the cache (`_compile_cache.is_load_noise`)."""
-    if failed:
-        _compile_cache.compile_failed()
     return "".join(line for line in text.splitlines(keepends=True)
                    if not _compile_cache.is_load_noise(line))
 
@@ -115,7 +128,10 @@ class Traced:
     A trace's first call is where XLA compiles it (with jit_compile), or
     loads it from the cache on disk, and TensorFlow logs error lines as
     it loads that are wrong (see `_compile_cache`): so with the cache on,
-    a first call's stderr goes through `_without_load_noise`.
+    a first call's stderr goes through `_without_load_noise`, and then
+    what it compiled goes to the shared folder. A trace is kept only once
+    its first call returns, so that a call again after an error (an
+    interrupt) goes the same way.
     """
 
     def __init__(self, python_function, **options):
@@ -130,11 +146,15 @@ class Traced:
         trace = self._traces.get(key)
         if trace is None:
             trace = self.function.get_concrete_function(*args)
-            self._traces[key] = trace
             if self._quiet_first_call:
-                with _first_call_lock, \
-                        _stderr_captured(_without_load_noise):
-                    return trace(*args)
+                with _first_call_lock:
+                    with _stderr_captured(_without_load_noise):
+                        result = trace(*args)
+                    if _CACHE_FOLDERS is not None:
+                        _compile_cache.publish(*_CACHE_FOLDERS)
+                self._traces[key] = trace
+                return result
+            self._traces[key] = trace
         return trace(*args)
 
 

@@ -66,11 +66,54 @@ def test_a_later_process_loads_the_programs_quietly(tmp_path):
     # TensorFlow's error lines about loading them were dropped.
     assert programs(cache) == written
     assert later.stderr == ""
+
+    # A file cut short (a crash, a full disk) would fail every fit that
+    # loads it: the next process removes it, compiles, and shares it anew.
+    biggest = max(cache.glob("xla-*/xla_compile_cache__*.pb"),
+                  key=lambda path: path.stat().st_size)
+    whole = biggest.read_bytes()
+    biggest.write_bytes(whole[:len(whole) // 2])
+    _, labels_mended, centroids_mended = fit_in_new_process(
+        tmp_path, cache, "third")
+    assert programs(cache) == written
+    assert biggest.read_bytes()[:100] == whole[:100]
+    assert _compile_cache.is_whole(biggest)
+
     for found, centres in ((labels, centroids),
-                           (labels_again, centroids_again)):
+                           (labels_again, centroids_again),
+                           (labels_mended, centroids_mended)):
         np.testing.assert_array_equal(found, theirs.labels_)
         np.testing.assert_allclose(centres, theirs.cluster_centers_,
                                    rtol=1e-6)
+    # The flag that points TensorFlow at a process's own folder is not
+    # left for child processes (this one imported kmeans_tf too).
+    assert _compile_cache.FLAG not in os.environ.get("TF_XLA_FLAGS", "")
+
+
+def test_a_program_cut_short_or_garbled_is_not_whole(tmp_path):
+    # A program's file as TensorFlow writes it: key, HLO, program.
+    def field(number, payload):
+        length, header = len(payload), bytes([number << 3 | 2])
+        while length >= 0x80:
+            header += bytes([length & 0x7F | 0x80])
+            length >>= 7
+        return header + bytes([length]) + payload
+    rng = np.random.default_rng(0)
+    program = (field(1, b"k" * 54) + field(2, rng.bytes(300))
+               + field(3, rng.bytes(70_000)))
+    path = tmp_path / "program.pb"
+    path.write_bytes(program)
+    assert _compile_cache.is_whole(path)
+    for cut in (0, 1, 56, 57, 400, len(program) - 1):
+        path.write_bytes(program[:cut])
+        assert not _compile_cache.is_whole(path), cut
+    path.write_bytes(program[:-70_003])        # key and HLO, no program
+    assert not _compile_cache.is_whole(path)
+    garbled = 0
+    for seed in range(20):
+        path.write_bytes(np.random.default_rng(seed).bytes(len(program)))
+        garbled += _compile_cache.is_whole(path)
+    assert garbled == 0
 
 
 # Lines TensorFlow 2.21 logged as this machine loaded its own programs
@@ -124,20 +167,18 @@ def test_trim_drops_the_least_recently_used_first(tmp_path):
     assert len(list(tmp_path.iterdir())) == len(kept)
 
 
-def test_start_makes_a_folder_of_its_own_and_a_child_makes_another(
-        tmp_path):
+def test_start_makes_a_folder_of_its_own(tmp_path, monkeypatch):
     environ = {"KMEANS_TF_CACHE_DIR": str(tmp_path),
                "TF_XLA_FLAGS": "--tf_xla_min_cluster_size=4"}
     private, loads = _compile_cache.start(environ)
     assert loads and private.parent == tmp_path and private.is_dir()
     assert environ["TF_XLA_FLAGS"] == (
         f"--tf_xla_min_cluster_size=4 {_compile_cache.FLAG}={private}")
-
-    child = dict(environ)               # what a child process inherits
-    child_private, _ = _compile_cache.start(child)
-    assert child_private != private
-    assert child["TF_XLA_FLAGS"] == (
-        f"--tf_xla_min_cluster_size=4 {_compile_cache.FLAG}={child_private}")
+    # A relative path is made absolute: TensorFlow would take it from
+    # wherever the program has moved to by the time it compiles.
+    monkeypatch.chdir(tmp_path)
+    relative, _ = _compile_cache.start({"KMEANS_TF_CACHE_DIR": "rel"})
+    assert relative.is_absolute() and relative.parent == tmp_path / "rel"
 
 
 def test_start_leaves_the_users_choice_alone(tmp_path):
@@ -150,7 +191,11 @@ def test_start_leaves_the_users_choice_alone(tmp_path):
     a_file.write_text("")
     cannot = {"KMEANS_TF_CACHE_DIR": str(a_file / "cache")}
     assert _compile_cache.start(cannot) == (None, False)
-    assert not list(tmp_path.glob(".process-*"))
+    # TensorFlow cuts its flags at spaces, so a folder with one is off.
+    spaced = {"KMEANS_TF_CACHE_DIR": str(tmp_path / "my cache")}
+    assert _compile_cache.start(spaced) == (None, False)
+    assert "TF_XLA_FLAGS" not in spaced
+    assert not list(tmp_path.glob("**/.process-*"))
 
 
 def test_folders_of_ended_processes_are_removed(tmp_path):
@@ -167,20 +212,27 @@ def test_folders_of_ended_processes_are_removed(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "link"), reason="no hard links here")
-@pytest.mark.parametrize("a_compile_failed", [False, True])
-def test_finish_moves_only_new_programs(tmp_path, monkeypatch,
-                                        a_compile_failed):
-    monkeypatch.setattr(_compile_cache, "_compile_failed",
-                        [True] if a_compile_failed else [])
-    shared, private = tmp_path / "xla-shared", tmp_path / ".process-x-1-y"
-    shared.mkdir()
+def test_only_new_whole_programs_are_shared(tmp_path):
+    private = tmp_path / ".process-x-1-y"
     private.mkdir()
-    old = shared / "xla_compile_cache__1__1__XLA_CPU_JIT.pb"
-    old.write_bytes(b"old")
-    os.link(old, private / old.name)
-    (private / "xla_compile_cache__2__2__XLA_CPU_JIT.pb").write_bytes(b"new")
+    shared = _compile_cache.link_shared(private, "test")
+    # One whole program already shared, one cut short there; then one
+    # whole and one half-written by this process.
+    program = (b"\x0a\x02ab" + b"\x12\x01c" + b"\x1a\x03def")
+    names = [f"xla_compile_cache__{i}__{i}__XLA_CPU_JIT.pb" for i in range(4)]
+    (shared / names[0]).write_bytes(program)
+    (shared / names[1]).write_bytes(program[:-1])
+    private.rmdir()
+    private.mkdir()
+    assert _compile_cache.link_shared(private, "test") == shared
+    assert sorted(p.name for p in private.iterdir()) == [names[0]]
+    assert sorted(p.name for p in shared.iterdir()) == [names[0]]
+    (private / names[2]).write_bytes(program)
+    (private / names[3]).write_bytes(program[:5])
+    _compile_cache.publish(private, shared)
+    assert sorted(p.name for p in shared.iterdir()) == names[0:3:2]
+    assert sorted(p.name for p in private.iterdir()) == names[0:4:3]
     _compile_cache.finish(private, shared)
     assert not private.exists()
-    new = [] if a_compile_failed else ["xla_compile_cache__2__2__XLA_CPU_JIT.pb"]
-    assert sorted(p.name for p in shared.iterdir()) == [old.name] + new
-    assert old.read_bytes() == b"old"
+    assert (shared / names[0]).read_bytes() == program
+    assert (shared / names[2]).read_bytes() == program
