@@ -412,6 +412,15 @@ def print_table(headings, formats, rows):
                                  zip(formats, row)) + " |")
 
 
+def run_table(title, cases, run, headings, formats):
+    """Run each case, saying which, and print their rows as one table."""
+    rows = []
+    for case in cases:
+        print(f"{title} {case[0]}:", flush=True)
+        rows += run(*case)
+    print_table(headings, formats, rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.
@@ -445,33 +454,25 @@ def main():
                  "vs scikit-learn", "peak extra MB", "final inertia"],
                 ["{}", "{}", "{:.1f}", "{:.2f}", "{:.0f}", "{:.7g}"], rows)
 
-    convergence = []
-    for case in chosen(QUICK_CONVERGENCE_CASES if args.quick
-                       else MORE_CONVERGENCE_CASES if args.more
-                       else CONVERGENCE_CASES):
-        print(f"convergence {case[0]}:", flush=True)
-        convergence += convergence_case(*case)
-    print_table(["case (blobs, to convergence)", "implementation", "ms",
-                 "iterations", "vs fastest peer", "labels unlike Lloyd's"],
-                ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"], convergence)
-
+    run_table("convergence", chosen(
+        QUICK_CONVERGENCE_CASES if args.quick else MORE_CONVERGENCE_CASES
+        if args.more else CONVERGENCE_CASES), convergence_case,
+        ["case (blobs, to convergence)", "implementation", "ms",
+         "iterations", "vs fastest peer", "labels unlike Lloyd's"],
+        ["{}", "{}", "{:.0f}", "{}", "{:.2f}", "{}"])
     if args.convergence_only or args.more:
         return
-    starts = []
-    for case in chosen(QUICK_START_CASES if args.quick else START_CASES):
-        print(f"k-means++ start {case[0]}:", flush=True)
-        starts += start_case(*case)
-    print_table(["case (k-means++ start)", "implementation", "ms",
-                 "vs scikit-learn", "mean inertia of the start"],
-                ["{}", "{}", "{:.0f}", "{:.2f}", "{:.7g}"], starts)
-    first_fits = []
-    for case in chosen(QUICK_FIRST_FIT_CASES if args.quick
-                       else FIRST_FIT_CASES):
-        print(f"first fit in a new process {case[0]}:", flush=True)
-        first_fits += first_fit_case(*case)
-    print_table(["case (a new process)", "implementation", "import s",
-                 "first fit s", "total s", "iterations"],
-                ["{}", "{}", "{:.1f}", "{:.1f}", "{:.1f}", "{}"], first_fits)
+    run_table("k-means++ start", chosen(
+        QUICK_START_CASES if args.quick else START_CASES), start_case,
+        ["case (k-means++ start)", "implementation", "ms",
+         "vs scikit-learn", "mean inertia of the start"],
+        ["{}", "{}", "{:.0f}", "{:.2f}", "{:.7g}"])
+    run_table("first fit in a new process", chosen(
+        QUICK_FIRST_FIT_CASES if args.quick else FIRST_FIT_CASES),
+        first_fit_case,
+        ["case (a new process)", "implementation", "import s",
+         "first fit s", "total s", "iterations"],
+        ["{}", "{}", "{:.1f}", "{:.1f}", "{:.1f}", "{}"])
     if args.case:
         return
     if not args.quick:
