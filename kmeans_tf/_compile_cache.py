@@ -52,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SIZE_LIMIT = 256 * 2**20  # bytes of programs kept (1 to 5 MB each)
+SIZE_LIMIT = 256 * 2**20  # bytes of programs kept (0.5 to 6 MB each)
 FREE_SPACE_NEEDED = 2**30  # TensorFlow fails the compile if a write fails
 FLAG = "--tf_xla_persistent_cache_directory"
 _ENTRY = "xla_compile_cache__*.pb"  # how TensorFlow names a program's file
