@@ -33,7 +33,6 @@ def fit_in_new_process(tmp_path, cache, name):
     env = dict(os.environ, PYTHONPATH=str(ROOT),
                KMEANS_TF_CACHE_DIR=str(cache))
     env.pop("TF_XLA_FLAGS", None)
-    env.pop("KMEANS_TF_CACHE_FLAG", None)
     done = subprocess.run([sys.executable, "-c", FIT, *map(str, files)],
                           env=env, capture_output=True, text=True,
                           timeout=600)
