@@ -127,13 +127,16 @@ def publish(private, shared):
     (a full disk) is not whole, and stays where it is.
     """
     try:
+        moved = False
         for entry in private.glob(_ENTRY):
             # A linked file has a second link, in `shared`; a new one has
             # only this one.
             if entry.stat().st_nlink == 1 and is_whole(entry):
                 _sync(entry)
                 os.replace(entry, shared / entry.name)
-        _sync(shared)
+                moved = True
+        if moved:
+            _sync(shared)
     except OSError:
         pass
 
